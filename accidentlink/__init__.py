@@ -1,0 +1,1 @@
+"""AccidentLink shared kernel: money in fen, clock, ids, masking, report schema, settings, wiring."""

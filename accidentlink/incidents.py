@@ -1,0 +1,119 @@
+"""One incident per crash: the merge rule for several reports of the same accident.
+
+Two callers, or a 120 call and a 122 call, describe one crash. A report joins an open incident when
+all of these hold (and otherwise opens a new one):
+
+1. the incident is still open;
+2. the report is within ``MERGE_RADIUS_M`` metres (geodesic) of the incident's position;
+3. its ``reported_at`` is within ``MERGE_WINDOW`` of the incident's first or last report;
+4. plates do not contradict: when both the report and the incident name plates, they share one.
+
+Of several candidates the nearest wins. Counts merge by maximum (two callers describe the same
+casualties; they do not add up), hazards and parties by union, ``hit_and_run`` by any,
+``vehicles_movable`` by all. Casualty changes are re-reported within 7 days (国务院令 493 art. 13 [O]),
+so a later, larger count raises the incident's.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from accidentlink.reports import AccidentReport, Party
+
+MERGE_RADIUS_M = 500.0
+MERGE_WINDOW = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    """What the pipelines need to know about a unified incident (no personal data here)."""
+
+    incident_id: str
+    lat: float
+    lon: float
+    address: str | None
+    first_reported_at: datetime
+    last_reported_at: datetime
+    injured: int
+    fatalities: int
+    vehicles_movable: bool
+    hit_and_run: bool
+    hazards: tuple[str, ...]
+    plates: tuple[str, ...]
+    report_ids: tuple[str, ...]
+    sources: tuple[str, ...]
+    status: str = "open"
+
+    @property
+    def needs_ambulance(self) -> bool:
+        return self.injured > 0 or self.fatalities > 0 or "trapped" in self.hazards
+
+    @property
+    def severity(self) -> str:
+        """Legal class (程序规定 3 [O]): property-only, injury, death; 较大 and above by deaths (493 art. 3 [O])."""
+        if self.fatalities >= 3:
+            return "major"
+        if self.fatalities > 0:
+            return "death"
+        if self.injured > 0 or "trapped" in self.hazards:
+            return "injury"
+        return "property"
+
+
+def incident_id_for(first_report_id: str) -> str:
+    """Deterministic id from the report that opened it: every pipeline computes the same one."""
+    return "INC-" + hashlib.sha1(first_report_id.encode("utf-8")).hexdigest()[:12].upper()
+
+
+def open_incident(report: AccidentReport) -> IncidentFacts:
+    return IncidentFacts(
+        incident_id=incident_id_for(report.report_id), lat=report.location.lat, lon=report.location.lon,
+        address=report.location.address, first_reported_at=report.reported_at,
+        last_reported_at=report.reported_at, injured=report.injured, fatalities=report.fatalities,
+        vehicles_movable=report.vehicles_movable, hit_and_run=report.hit_and_run, hazards=report.hazards,
+        plates=_plates(report.parties), report_ids=(report.report_id,), sources=(report.source,),
+    )
+
+
+def _plates(parties: tuple[Party, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p.plate.strip().upper() for p in parties if p.plate and p.plate.strip()))
+
+
+def may_merge(report: AccidentReport, incident: IncidentFacts, distance_m: float) -> bool:
+    """The merge rule of this module's docstring, for one candidate."""
+    if incident.status != "open" or distance_m > MERGE_RADIUS_M:
+        return False
+    t = report.reported_at
+    if t < incident.first_reported_at - MERGE_WINDOW or t > incident.last_reported_at + MERGE_WINDOW:
+        return False
+    plates = set(_plates(report.parties))
+    if plates and incident.plates and not plates & set(incident.plates):
+        return False
+    return True
+
+
+def choose_incident(report: AccidentReport, candidates: list[tuple[IncidentFacts, float]]) -> IncidentFacts | None:
+    """Nearest mergeable candidate, or None (a new incident)."""
+    ok = [(d, c.incident_id, c) for c, d in candidates if may_merge(report, c, d)]
+    return min(ok)[2] if ok else None
+
+
+def merge(incident: IncidentFacts, report: AccidentReport) -> IncidentFacts:
+    """Fold one more report of the same crash into the incident."""
+    if report.report_id in incident.report_ids:
+        return incident
+    return replace(
+        incident,
+        first_reported_at=min(incident.first_reported_at, report.reported_at),
+        last_reported_at=max(incident.last_reported_at, report.reported_at),
+        injured=max(incident.injured, report.injured),
+        fatalities=max(incident.fatalities, report.fatalities),
+        vehicles_movable=incident.vehicles_movable and report.vehicles_movable,
+        hit_and_run=incident.hit_and_run or report.hit_and_run,
+        hazards=tuple(dict.fromkeys(incident.hazards + report.hazards)),
+        plates=tuple(dict.fromkeys(incident.plates + _plates(report.parties))),
+        report_ids=incident.report_ids + (report.report_id,),
+        sources=tuple(dict.fromkeys(incident.sources + (report.source,))),
+        address=incident.address or report.location.address,
+    )

@@ -1,0 +1,69 @@
+"""Masking of personal data (phones, ID numbers, names) for logs, feeds, exports and SMS."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_PHONE = re.compile(r"(?<!\d)(\+?86)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+_ID18 = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])")
+_ANY_LONG_DIGITS = re.compile(r"\+?\d{7,}")
+
+PERSONAL_KEYS = {"phone", "id_number", "callback", "to", "from_"}
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """``+8613800001234`` -> ``+86138****1234``; keeps only the prefix and the last four digits."""
+    if not phone:
+        return phone
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) < 7:
+        return "*" * len(phone)
+    plus = "+" if phone.strip().startswith("+") else ""
+    head = digits[:-8] if len(digits) > 8 else digits[:3]
+    return f"{plus}{head}****{digits[-4:]}"
+
+
+def mask_id_number(id_number: str | None) -> str | None:
+    """18-digit resident ID: region code and last digit kept, birth date and sequence hidden."""
+    if not id_number:
+        return id_number
+    s = str(id_number)
+    if len(s) <= 4:
+        return "*" * len(s)
+    return s[:3] + "*" * (len(s) - 4) + s[-1:]
+
+
+def mask_name(name: str | None) -> str | None:
+    """``张三丰`` -> ``张**``; Chinese practice keeps the family name."""
+    if not name:
+        return name
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def mask_text(text: str) -> str:
+    """Masks phone and ID numbers found anywhere in free text (descriptions, log lines)."""
+    text = _ID18.sub(lambda m: m.group(1)[:3] + "*" * 14 + m.group(3)[-1], text)
+    text = _PHONE.sub(lambda m: (m.group(1) or "") + m.group(2) + "****" + m.group(4), text)
+    return _ANY_LONG_DIGITS.sub(lambda m: m.group(0)[:3] + "****" + m.group(0)[-4:] if len(m.group(0)) >= 11 else m.group(0), text)
+
+
+def mask_record(value: Any) -> Any:
+    """Deep copy of a JSON-like value with personal fields masked."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in ("phone", "callback", "to") and isinstance(v, str):
+                out[k] = mask_phone(v)
+            elif k == "id_number" and isinstance(v, str):
+                out[k] = mask_id_number(v)
+            elif k == "name" and isinstance(v, str) and ("phone" in value or "id_number" in value):
+                # a person (reporter, party): units and places keep their names
+                out[k] = mask_name(v)
+            else:
+                out[k] = mask_record(v)
+        return out
+    if isinstance(value, list):
+        return [mask_record(v) for v in value]
+    if isinstance(value, str):
+        return mask_text(value)
+    return value

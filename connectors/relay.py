@@ -1,0 +1,170 @@
+"""Relays: publish outbox rows to Kafka and send owed SMS, after the transaction that wrote them.
+
+Each process relays only its own rows (``owner``), so pipelines never wait on each other. Kafka
+messages may be published again after a crash between send and mark (at-least-once, consumers
+dedupe by id); an SMS never is: it is marked ``sending`` before the provider is called, and a row
+found ``sending`` after a crash is set ``unknown`` for a person to check instead of texting twice.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol
+
+from sqlalchemy import select, update
+
+from accidentlink.masking import mask_phone
+from connectors.sql.db import Database
+from connectors.sql.models import OutboxMessage, SmsMessage
+
+log = logging.getLogger("accidentlink.relay")
+
+
+class Publisher(Protocol):
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> Any: ...
+    def flush(self) -> None: ...
+
+
+class SmsSender(Protocol):
+    live: bool
+
+    def send(self, to: str, body: str) -> str: ...
+
+
+class KafkaPublisher:
+    def __init__(self, producer: Any):
+        self.producer = producer
+
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> Any:
+        return self.producer.send(topic, key=key, value=value, headers=headers or None)
+
+    def flush(self) -> None:
+        self.producer.flush(timeout=30)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class OutboxRelay:
+    def __init__(self, db: Database, owner: str, publisher: Publisher | None, sms: SmsSender | None,
+                 batch: int = 2000, on_published: Callable[[int], None] | None = None):
+        self.db, self.owner, self.publisher, self.sms, self.batch = db, owner, publisher, sms, batch
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.on_published = on_published
+        self.published = 0
+        self.texted = 0
+
+    # ---------------------------------------------------------------- kafka
+    def publish_pending(self) -> int:
+        if self.publisher is None:
+            return 0
+        total = 0
+        while True:
+            with self.db.read() as s:
+                rows = s.execute(select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key,
+                                        OutboxMessage.value, OutboxMessage.headers)
+                                 .where(OutboxMessage.owner == self.owner, OutboxMessage.sent_at.is_(None))
+                                 .order_by(OutboxMessage.id).limit(self.batch)).all()
+            if not rows:
+                return total
+            futures = [self.publisher.send(r.topic, r.key, r.value,
+                                           [(k, bytes.fromhex(v)) for k, v in (r.headers or [])]) for r in rows]
+            self.publisher.flush()
+            for f in futures:  # raise if any failed: the rows stay pending and are retried
+                if hasattr(f, "get"):
+                    f.get(timeout=30)
+            with self.db.uow() as uow:
+                uow.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
+                                    .values(sent_at=_now()))
+                uow.commit()
+            total += len(rows)
+            self.published += len(rows)
+            if self.on_published:
+                self.on_published(len(rows))
+
+    # ---------------------------------------------------------------- sms
+    def recover_sms(self) -> None:
+        """At start: rows left ``sending`` by a crash may or may not have gone out; never re-send them."""
+        with self.db.uow() as uow:
+            uow.session.execute(update(SmsMessage).where(SmsMessage.owner == self.owner,
+                                                         SmsMessage.status == "sending")
+                                .values(status="unknown", last_error="process stopped while sending; check the provider"))
+            uow.commit()
+
+    def send_pending_sms(self) -> int:
+        if self.sms is None:
+            return 0
+        with self.db.read() as s:
+            ids = list(s.scalars(select(SmsMessage.id).where(SmsMessage.owner == self.owner,
+                                                             SmsMessage.status == "pending")
+                                 .order_by(SmsMessage.id).limit(self.batch)))
+        if not ids:
+            return 0
+        if not self.sms.live:  # no credentials: the outbox is the record a person reads
+            with self.db.uow() as uow:
+                uow.session.execute(update(SmsMessage).where(SmsMessage.id.in_(ids)).values(status="held"))
+                uow.commit()
+            return 0
+        sent = 0
+        for sms_id in ids:
+            with self.db.uow() as uow:
+                claimed = uow.session.execute(update(SmsMessage).where(
+                    SmsMessage.id == sms_id, SmsMessage.status == "pending")
+                    .values(status="sending", attempts=SmsMessage.attempts + 1)).rowcount
+                uow.commit()
+            if not claimed:
+                continue
+            with self.db.read() as s:
+                row = s.get(SmsMessage, sms_id)
+                to, body = row.to, row.body
+            try:
+                sid = self.sms.send(to, body)
+                status, err = "sent", None
+            except Exception as e:  # the provider said no: a person looks at it, nothing is retried blindly
+                sid, status, err = None, "failed", f"{type(e).__name__}: {e}"[:500]
+                log.warning("sms to %s failed: %s", mask_phone(to), err)
+            with self.db.uow() as uow:
+                uow.session.execute(update(SmsMessage).where(SmsMessage.id == sms_id).values(
+                    status=status, provider_sid=sid, last_error=err, sent_at=_now() if sid else None))
+                uow.commit()
+            sent += status == "sent"
+        self.texted += sent
+        return sent
+
+    # ---------------------------------------------------------------- loop
+    def notify(self) -> None:
+        self._wake.set()
+
+    def run_once(self) -> None:
+        self.publish_pending()
+        self.send_pending_sms()
+
+    def start(self, poll_s: float = 0.5) -> None:
+        self.recover_sms()
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                self._wake.wait(poll_s)
+                self._wake.clear()
+                try:
+                    self.run_once()
+                except Exception:
+                    log.exception("relay %s: will retry", self.owner)
+                    self._stop.wait(1.0)
+
+        self._thread = threading.Thread(target=loop, name=f"relay-{self.owner}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+        try:
+            self.run_once()
+        except Exception:
+            log.exception("relay %s: final flush failed", self.owner)

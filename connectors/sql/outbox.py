@@ -1,0 +1,37 @@
+"""Writing to the outbox tables inside the caller's transaction (Kafka messages and SMS)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.sql.models import OutboxMessage, SmsMessage
+
+
+def to_json_bytes(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+
+
+def emit(session: Session, owner: str, topic: str, key: str | bytes | None, value: dict[str, Any] | bytes,
+         now: datetime, headers: list[tuple[str, bytes]] | None = None) -> None:
+    """Queue one Kafka message; the owner's relay publishes it after the transaction commits."""
+    session.add(OutboxMessage(
+        owner=owner, topic=topic,
+        key=key.encode("utf-8") if isinstance(key, str) else key,
+        value=value if isinstance(value, bytes) else to_json_bytes(value),
+        headers=[[k, v.hex()] for k, v in headers] if headers else None,
+        created_at=now, sent_at=None,
+    ))
+
+
+def enqueue_sms(session: Session, owner: str, dedupe_key: str, to: str, body: str, purpose: str,
+                now: datetime, incident_id: str | None = None) -> bool:
+    """Owe one text message, at most once per ``dedupe_key``; False when it was already owed."""
+    if session.scalar(select(SmsMessage.id).where(SmsMessage.dedupe_key == dedupe_key)) is not None:
+        return False
+    session.add(SmsMessage(dedupe_key=dedupe_key, owner=owner, to=to, body=body, purpose=purpose,
+                           incident_id=incident_id, status="pending", attempts=0, created_at=now))
+    return True

@@ -1,0 +1,217 @@
+"""Who pays a victim's costs: the 交强险 insurer, the rescue fund, or neither (yet).
+
+The routing table is domain.md §1 (条例 22, 24 [O]; 道路交通安全法 75 [S]). Amounts are integer
+fen; a split always adds up to the bill: ``insurer_fen + fund_fen + uncovered_fen == bill_fen``.
+``uncovered_fen`` is what neither pays under these rules (costs after the rescue window, above a
+provincial cash cap, property loss past the insurer): it is left to ordinary compensation by the
+party at fault (民法典 1213 [S]), or basic medical insurance (公交管〔2020〕161号 [S]).
+
+Several vehicles: a victim's bill is routed against ONE vehicle, the one that struck the victim
+(once liability is decided, the one found liable), and that vehicle's 交强险 limit, which all its
+victims share per accident. We do not add up the limits of every vehicle involved: it is the
+simplest reading the parties can check, it never makes the fund pay less than it owes the victim,
+and what the fund advances in excess it recovers from the party responsible.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+
+from accidentlink.money import check_fen
+from accidentlink.reports import Party
+from claims import ci_limits_on
+from fund.provinces import ProvinceRules
+from fund.window import Bill, split_by_window
+
+
+class CostKind(str, Enum):
+    RESCUE = "rescue"      # 抢救费用 (条例 41): the 交强险 medical limit
+    FUNERAL = "funeral"    # 丧葬费: the 交强险 death/disability limit
+    PROPERTY = "property"  # property loss: never the fund (条例 24 [O])
+
+
+@dataclass(frozen=True)
+class VehicleCover:
+    """What routing needs to know of the vehicle that struck the victim."""
+
+    has_ci: bool
+    insurer_code: str | None = None
+    identified: bool = True       # False: a hit-and-run vehicle nobody has found
+    hit_and_run: bool = False
+    driver_unlicensed: bool = False
+    driver_drunk: bool = False
+    vehicle_stolen: bool = False
+    deliberate: bool = False
+
+    @property
+    def insured(self) -> bool:
+        """A known vehicle with 交强险 in force."""
+        return self.identified and self.has_ci
+
+    @property
+    def exclusions(self) -> tuple[str, ...]:
+        """The 条例 22 [O] situations: insurer advances rescue costs, then recovers from the driver."""
+        flags = (("driver_unlicensed", self.driver_unlicensed), ("driver_drunk", self.driver_drunk),
+                 ("vehicle_stolen", self.vehicle_stolen), ("deliberate", self.deliberate))
+        return tuple(name for name, on in flags if on)
+
+    @classmethod
+    def from_party(cls, party: Party | None, *, hit_and_run: bool = False) -> VehicleCover:
+        """From a report's party; ``None`` is a vehicle nobody identified."""
+        if party is None:
+            return cls(has_ci=False, identified=False, hit_and_run=hit_and_run)
+        return cls(
+            has_ci=party.has_ci, insurer_code=party.insurer if party.has_ci else None,
+            hit_and_run=hit_and_run, driver_unlicensed=party.licensed is False,
+            driver_drunk=party.drunk is True, vehicle_stolen=party.vehicle_stolen is True,
+        )
+
+
+@dataclass(frozen=True)
+class PayerSplit:
+    """One bill split between payers; the three shares add up to ``bill_fen``."""
+
+    bill_fen: int
+    insurer_fen: int
+    fund_fen: int
+    uncovered_fen: int
+    insurer_code: str | None
+    limit_fen: int                 # the 交强险 limit applied (per accident, shared); 0 without insurer
+    reasons: tuple[str, ...]
+    insurer_recovers_fen: int      # 条例 22 [O]: the insurer recovers this from the driver
+    fund_recovers_fen: int         # 道路交通安全法 75 [S]: the fund recovers this from the party responsible
+    debtor_known: bool             # False while a hit-and-run vehicle is unknown
+
+    def __post_init__(self) -> None:
+        if self.insurer_fen + self.fund_fen + self.uncovered_fen != self.bill_fen:
+            raise AssertionError("payer split does not add up to the bill")
+
+
+_SOURCES = {
+    "above_ci_limit": "条例 24(1) [O]",
+    "no_ci": "条例 24(2) [O]",
+    "hit_and_run_vehicle_unknown": "条例 24(3) [O]",
+    "hit_and_run_uninsured": "条例 24(2)-(3) [O]",
+    "insurer_advances_then_recovers": "条例 22 [O]",
+}
+
+
+def _limit_fen(kind: CostKind, accident_date: date, at_fault: bool) -> int:
+    limits = ci_limits_on(accident_date, at_fault=at_fault)
+    return {CostKind.RESCUE: limits.medical_fen, CostKind.FUNERAL: limits.death_disability_fen,
+            CostKind.PROPERTY: limits.property_fen}[kind]
+
+
+def route_bill(
+    bill_fen: int,
+    *,
+    vehicle: VehicleCover,
+    accident_date: date,
+    at_fault: bool | None = None,
+    kind: CostKind = CostKind.RESCUE,
+    already_paid_by_insurer_fen: int = 0,
+    already_routed_fund_fen: int = 0,
+    fund_eligible_fen: int | None = None,
+    cash_cap_fen: int | None = None,
+) -> PayerSplit:
+    """Split one bill between insurer and fund (条例 22, 24 [O]; 道路交通安全法 75 [S]; domain.md §1).
+
+    - ``at_fault`` None (liability not yet determined) uses the at-fault limit, the larger one.
+    - ``already_paid_by_insurer_fen``: the vehicle's limit already used in this accident by
+      earlier bills (of any victim): the limit is per accident, shared.
+    - ``already_routed_fund_fen``: what the fund already advanced for this victim; it counts
+      against ``cash_cap_fen`` (a provincial cap per victim, None = no cap).
+    - ``fund_eligible_fen``: of this bill, the fen inside the rescue window (None = all). The
+      insurer's share is taken from the earliest costs, so the fund gets the in-window remainder.
+    """
+    for name, value in (("bill_fen", bill_fen), ("already_paid_by_insurer_fen", already_paid_by_insurer_fen),
+                        ("already_routed_fund_fen", already_routed_fund_fen)):
+        check_fen(value, name)
+    if fund_eligible_fen is not None:
+        check_fen(fund_eligible_fen, "fund_eligible_fen")
+    if cash_cap_fen is not None:
+        check_fen(cash_cap_fen, "cash_cap_fen")
+    kind = CostKind(kind)
+    reasons: list[str] = []
+    if at_fault is None:
+        reasons.append("fault_undetermined_assumed_at_fault")
+    limit = _limit_fen(kind, accident_date, at_fault is not False)
+    remaining_limit = max(0, limit - already_paid_by_insurer_fen)
+    exclusions = vehicle.exclusions if vehicle.insured else ()
+
+    if kind is CostKind.PROPERTY:
+        reasons.append("property_never_by_fund")
+        insurer = 0
+        if not vehicle.insured:
+            reasons.append("no_ci" if vehicle.identified else "hit_and_run_vehicle_unknown")
+        elif exclusions:
+            reasons += ["insurer_pays_no_property_loss", *exclusions]
+        else:
+            insurer = min(bill_fen, remaining_limit)
+            reasons.append("ci_within_limit")
+        return PayerSplit(bill_fen, insurer, 0, bill_fen - insurer, vehicle.insurer_code if vehicle.insured else None,
+                          limit if vehicle.insured else 0, tuple(reasons), 0, 0, vehicle.identified)
+
+    if vehicle.insured:
+        insurer = min(bill_fen, remaining_limit)
+        excess = bill_fen - insurer
+        if vehicle.hit_and_run:
+            reasons.append("hit_and_run_insured")
+        if remaining_limit == 0:
+            reasons.append("ci_limit_used_up")
+        elif insurer:
+            reasons.append("ci_within_limit")
+        if excess:
+            reasons.append("above_ci_limit")
+        if exclusions:
+            reasons += ["insurer_advances_then_recovers", *exclusions]
+        in_window = excess if fund_eligible_fen is None else max(0, min(fund_eligible_fen, bill_fen) - insurer)
+    else:
+        insurer = 0
+        excess = bill_fen
+        if not vehicle.identified:
+            reasons.append("hit_and_run_vehicle_unknown" if vehicle.hit_and_run else "vehicle_unknown")
+        else:
+            reasons.append("hit_and_run_uninsured" if vehicle.hit_and_run else "no_ci")
+        in_window = bill_fen if fund_eligible_fen is None else min(fund_eligible_fen, bill_fen)
+
+    fund = min(excess, in_window)
+    if fund < excess:
+        reasons.append("outside_rescue_window")
+    if cash_cap_fen is not None:
+        cap_left = max(0, cash_cap_fen - already_routed_fund_fen)
+        if cap_left < fund:
+            fund = cap_left
+            reasons.append("above_fund_cash_cap")
+    return PayerSplit(
+        bill_fen=bill_fen, insurer_fen=insurer, fund_fen=fund, uncovered_fen=bill_fen - insurer - fund,
+        insurer_code=vehicle.insurer_code if vehicle.insured else None,
+        limit_fen=limit if vehicle.insured else 0, reasons=tuple(reasons),
+        insurer_recovers_fen=insurer if exclusions else 0, fund_recovers_fen=fund,
+        debtor_known=vehicle.identified,
+    )
+
+
+def route_rescue_bill(
+    bill: Bill,
+    *,
+    vehicle: VehicleCover,
+    rules: ProvinceRules,
+    at_fault: bool | None = None,
+    already_paid_by_insurer_fen: int = 0,
+    already_routed_fund_fen: int = 0,
+) -> PayerSplit:
+    """Route a hospital bill with its province's window and cap (条例 24 [O]; 办法 2022 [S])."""
+    window = split_by_window(bill, rules)
+    split = route_bill(
+        bill.amount_fen, vehicle=vehicle, accident_date=rules.accident_date, at_fault=at_fault,
+        already_paid_by_insurer_fen=already_paid_by_insurer_fen, already_routed_fund_fen=already_routed_fund_fen,
+        fund_eligible_fen=window.inside_fen, cash_cap_fen=rules.cash_cap_fen,
+    )
+    return split
+
+
+def reason_sources(split: PayerSplit) -> dict[str, str]:
+    """The instrument behind each reason code of a split (for the case file)."""
+    return {r: _SOURCES[r] for r in split.reasons if r in _SOURCES}

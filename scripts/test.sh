@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite: system packages (Chromium, PostgreSQL), the unit tests, the integration and
+# end-to-end tests against a real Kafka broker (started by the tests themselves) on SQLite, then the
+# database-facing tests again on a throw-away PostgreSQL cluster. Leaves no process behind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+mkdir -p test-artifacts
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+fc-list 2>/dev/null | grep -qi "noto sans cjk" || need_apt+=(fonts-noto-cjk)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing Debian packages: ${need_apt[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+echo "== fetching the Kafka broker (Maven Central; cached in .var)"
+$PY -c "from pathlib import Path; from connectors.kafka_broker import ensure_libs; ensure_libs(Path('.var'))"
+
+PG_DIR=""
+cleanup() {
+  if [ -n "$PG_DIR" ] && [ -d "$PG_DIR" ]; then
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
+}
+trap cleanup EXIT
+
+
+echo "== unit, integration and end-to-end tests (SQLite)"
+$PY -m pytest -q -p no:cacheprovider tests --junitxml=test-artifacts/junit-sqlite.xml
+
+echo "== database-facing tests on PostgreSQL"
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+PG_DIR=$(mktemp -d /tmp/accidentlink-pg.XXXXXX)
+PG_PORT=$($PY -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+chown postgres "$PG_DIR" 2>/dev/null || true
+if [ "$(id -u)" = 0 ]; then RUN="runuser -u postgres --"; else RUN=""; fi
+$RUN "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U accidentlink >/dev/null
+$RUN "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1" -l "$PG_DIR/log" -w start >/dev/null
+$RUN "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U accidentlink accidentlink
+export TEST_DATABASE_URL="postgresql://accidentlink@127.0.0.1:$PG_PORT/accidentlink"
+$PY -m pytest -q -p no:cacheprovider -m "integration or e2e" tests --junitxml=test-artifacts/junit-postgres.xml

@@ -1,0 +1,18 @@
+"""Topic names and partition counts, declared once (contract: Kafka). Keys are UTF-8 strings."""
+from __future__ import annotations
+
+REPORTS = "accidents.reported"
+REJECTED = "accidents.rejected"
+INCIDENTS = "incidents"
+ORDERS = "dispatch.orders"
+FUND_CASES = "fund.cases"
+CLAIMS_EVENTS = "claims.events"
+BILLS = "hospitals.bills"          # extension: a hospital recorded a rescue-cost bill (fund and claims split it)
+QUICK_EVENTS = "claims.quick"      # extension: quick-handling case changes (parties' confirmations, outcome)
+
+PARTITIONS = {
+    REPORTS: 6, REJECTED: 3, INCIDENTS: 6, ORDERS: 6, FUND_CASES: 3, CLAIMS_EVENTS: 3, BILLS: 3, QUICK_EVENTS: 3,
+}
+
+# The three pipelines and their consumer groups (contract: each consumes on its own).
+GROUPS = ("dispatch", "rescue-fund", "claims")

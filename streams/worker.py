@@ -1,0 +1,75 @@
+"""Run one pipeline's worker: its faust app, its agents, its timers and its outbox relay."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import faust
+
+from accidentlink.bootstrap import Container
+from accidentlink.pipeline import RawMessage
+from streams import topics as T
+from streams.app import batch_agent, make_app, raw_topic, run_with_retry
+
+log = logging.getLogger("accidentlink.worker")
+
+
+def build_worker_app(group: str, c: Container) -> tuple[faust.App, Any]:
+    s = c.settings
+    # tests isolate themselves with a prefix on topics and groups; production has none
+    app = make_app(c.topics.name(group), s.bootstrap, str(s.var_dir / f"faust-{c.topics.name(group)}"))
+    relay = c.relay(owner=group)
+    pipeline = c.pipeline(group)
+
+    def give_up(msgs: list[RawMessage], exc: Exception) -> None:
+        """Retries exhausted: dead-letter the batch with the reason. If even that fails, stop the
+        process hard so that faust commits nothing and the batch is redelivered on restart."""
+        try:
+            pipeline.dead_letter_batch(msgs, f"processing failed in {group} after retries: {type(exc).__name__}: {exc}")
+        except Exception:
+            log.critical("%s: cannot process or dead-letter a batch; exiting for a restart", group, exc_info=True)
+            os._exit(70)
+
+    batch_agent(app, raw_topic(app, c.topics.name(T.REPORTS)), f"{group}-reports", pipeline.process, give_up,
+                relay.notify, s.batch_max, s.batch_within_ms / 1000)
+    handler = pipeline.handler
+    # Further topics and timers a pipeline declares (bills for the fund and claims, escalation for dispatch).
+    for topic_name, fn in getattr(handler, "topics", lambda: {})().items():
+        batch_agent(app, raw_topic(app, c.topics.name(topic_name)), f"{group}-{topic_name}",
+                    fn, give_up, relay.notify, s.batch_max, s.batch_within_ms / 1000)
+    for interval_s, fn in getattr(handler, "timers", lambda: [])():
+        def make_timer(fn: Any = fn, interval_s: float = interval_s) -> None:
+            async def tick() -> None:
+                try:
+                    await run_with_retry(fn, f"{group} timer {fn.__name__}", attempts=2)
+                    relay.notify()
+                except Exception:
+                    log.exception("%s timer %s failed; next tick retries", group, fn.__name__)
+
+            tick.__name__ = f"{group}_{fn.__name__}"
+            app.timer(interval_s, name=tick.__name__)(tick)
+
+        make_timer()
+    return app, relay
+
+
+def run(group: str, c: Container) -> None:
+    if group not in T.GROUPS:
+        raise SystemExit(f"unknown pipeline {group!r}; one of {', '.join(T.GROUPS)}")
+    app, relay = build_worker_app(group, c)
+    relay.start()
+    worker = faust.Worker(app, loglevel=os.environ.get("LOG_LEVEL", "warning"), quiet=True,
+                          redirect_stdouts=False, override_logging=False)
+
+    @app.on_stopped.connect  # type: ignore[misc]
+    async def _flush(app: Any, **kw: Any) -> None:
+        relay.stop()
+
+    try:
+        worker.execute_from_commandline()
+    finally:
+        relay.stop()
+        c.close()
+        sys.stdout.flush()

@@ -1,0 +1,152 @@
+"""The platform as separate processes (three pipeline workers and the web), as `accidentlink run`
+starts them, on the test's broker, database and topic prefix; with kill/restart for crash tests."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[2]
+CHILDREN = {"dispatch": ["worker", "dispatch"], "rescue-fund": ["worker", "rescue-fund"],
+            "claims": ["worker", "claims"], "web": ["web"]}
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = cond()
+        except Exception as e:  # the thing may not be there yet
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class Platform:
+    bootstrap: str
+    db_url: str
+    prefix: str
+    var_dir: Path
+    http_port: int
+    env_extra: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "DATABASE_URL"))}
+        env.update({"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "DATABASE_URL": self.db_url,
+                    "ACCIDENTLINK_TOPIC_PREFIX": self.prefix, "ACCIDENTLINK_VAR": str(self.var_dir),
+                    "HTTP_PORT": str(self.http_port), "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
+                    "PIPELINE_BATCH_WITHIN_MS": "10"})
+        env.update(self.env_extra)
+        return env
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "accidentlink.cli", *args], env=self.env, cwd=REPO,
+                             capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise AssertionError(f"accidentlink {' '.join(args)} failed: {out.stderr[-2000:]}")
+        return out.stdout
+
+    def start(self, *names: str) -> None:
+        for name in names or CHILDREN:
+            log = self.var_dir / f"{name}.log"
+            self.logs[name] = log
+            fh = open(log, "ab")
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", "accidentlink.cli", *CHILDREN[name]],
+                                                env=self.env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
+                                                start_new_session=True)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        p = self.procs[name]
+        if p.poll() is None:
+            os.killpg(p.pid, sig)
+            p.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name, p in self.procs.items():
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=10)
+
+    def log_tail(self, name: str, n: int = 3000) -> str:
+        try:
+            return self.logs[name].read_text(errors="replace")[-n:]
+        except (KeyError, OSError):
+            return ""
+
+    # ---------------------------------------------------------------- http
+    def request(self, method: str, path: str, token: str | None = None, body: Any = None,
+                headers: dict[str, str] | None = None, raw: bytes | None = None) -> Response:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status, payload, hdrs = r.status, r.read(), dict(r.headers)
+        except urllib.error.HTTPError as e:
+            status, payload, hdrs = e.code, e.read(), dict(e.headers)
+        try:
+            parsed = json.loads(payload) if payload else None
+        except ValueError:
+            parsed = payload.decode(errors="replace")
+        return Response(status, parsed, hdrs)
+
+    def get(self, path: str, token: str | None = None) -> Response:
+        return self.request("GET", path, token)
+
+    def post(self, path: str, token: str | None = None, body: Any = None, **kw: Any) -> Response:
+        return self.request("POST", path, token, body if body is not None else {}, **kw)
+
+    def healthy(self) -> bool:
+        return self.get("/healthz").status == 200
+
+    def wait_healthy(self, timeout: float = 90) -> None:
+        try:
+            wait_for(self.healthy, timeout, 0.3, "healthz 200")
+        except AssertionError:
+            raise AssertionError("platform not healthy: " + "; ".join(
+                f"{n}: rc={p.poll()} {self.log_tail(n, 1500)}" for n, p in self.procs.items()))
+
+    def token(self, role: str, name: str, **scope: str) -> str:
+        args = ["token", "create", "--role", role, "--name", name]
+        for k, v in scope.items():
+            args += [f"--{k}", v]
+        return self.cli(*args).strip()

@@ -1,0 +1,83 @@
+"""Request-scoped helpers: the container, the caller, idempotency keys and the audit trail."""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import IntegrityError
+
+from accidentlink.bootstrap import Container
+from connectors.sql.models import AuditRow, IdempotencyRow
+from web.auth import Principal, authenticate
+from web.errors import ApiError, Forbidden, Unauthorized, Unprocessable
+
+bearer = HTTPBearer(auto_error=False, description="Bearer token from `accidentlink token create`")
+
+
+def container(request: Request) -> Container:
+    return request.app.state.container
+
+
+def caller(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+    c: Container = request.app.state.container
+    token = creds.credentials if creds else None
+    if token is None and request.url.path.endswith("/stream"):
+        token = request.query_params.get("access_token")  # EventSource cannot set headers
+    p = authenticate(c.db, token, c.clock.now())
+    if p is None:
+        raise Unauthorized("missing, unknown, expired or revoked bearer token")
+    request.state.principal = p
+    return p
+
+
+def require(*roles: str) -> Callable[..., Principal]:
+    def dep(p: Principal = Depends(caller)) -> Principal:
+        if p.role not in roles:
+            raise Forbidden(f"role '{p.role}' may not do this (allowed: {', '.join(roles)})")
+        return p
+
+    return dep
+
+
+def limit_param(limit: int = 100) -> int:
+    if limit < 1 or limit > 5000:
+        raise Unprocessable("limit must be between 1 and 5000")
+    return limit
+
+
+def audit(c: Container, session: Any, p: Principal, action: str, target: str, **detail: Any) -> None:
+    """Append one line to the audit trail (in the caller's transaction)."""
+    session.add(AuditRow(at=c.clock.now(), token_id=p.token_id, actor=p.name, role=p.role, action=action,
+                         target=target, detail=detail))
+
+
+def idempotent(request: Request, p: Principal, run: Callable[[], tuple[int, Any]]) -> JSONResponse:
+    """A repeated ``Idempotency-Key`` (per token) returns the first answer without acting again."""
+    c: Container = request.app.state.container
+    key = request.headers.get("idempotency-key")
+    if key is not None and (len(key) > 200 or not key.strip()):
+        raise Unprocessable("Idempotency-Key must be 1..200 characters")
+    if key:
+        with c.db.read() as s:
+            prev = s.get(IdempotencyRow, (p.token_id, key))
+            if prev is not None:
+                if prev.method != request.method or prev.path != request.url.path:
+                    raise Unprocessable("this Idempotency-Key was used for another request")
+                return JSONResponse(prev.body, status_code=prev.status_code, headers={"Idempotent-Replay": "true"})
+    try:
+        status, body = run()
+    except ApiError as e:
+        status, body = e.status, {"error": e.message, **e.extra}
+    if key and status < 500:
+        try:
+            with c.db.uow() as uow:
+                uow.session.add(IdempotencyRow(token_id=p.token_id, key=key, method=request.method,
+                                               path=request.url.path, status_code=status,
+                                               body=json.loads(json.dumps(body, default=str)), created_at=c.clock.now()))
+                uow.commit()
+        except IntegrityError:
+            pass  # a concurrent retry stored it first; its effect was guarded by the domain
+    return JSONResponse(body, status_code=status)

@@ -1,0 +1,90 @@
+"""Oversized bodies get 413 and floods 429, before any route runs (pure ASGI, no buffering)."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+
+def _send_error(status: int, message: str, extra_headers: list[tuple[bytes, bytes]] = ()) -> tuple[dict, dict]:
+    body = json.dumps({"error": message}).encode()
+    start = {"type": "http.response.start", "status": status,
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                         *extra_headers]}
+    return start, {"type": "http.response.body", "body": body}
+
+
+class BodyLimit:
+    def __init__(self, app: Any, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            start, body = _send_error(413, f"request body larger than {self.max_bytes} bytes")
+            await send(start)
+            return await send(body)
+        seen = 0
+        too_big = False
+
+        async def limited_receive() -> dict:
+            nonlocal seen, too_big
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    too_big = True
+                    return {"type": "http.disconnect"}
+            return msg
+
+        sent_start = False
+
+        async def guarded_send(msg: dict) -> None:
+            nonlocal sent_start
+            if too_big and not sent_start:
+                start, body = _send_error(413, f"request body larger than {self.max_bytes} bytes")
+                sent_start = True
+                await send(start)
+                await send(body)
+                return
+            if sent_start and too_big:
+                return
+            if msg["type"] == "http.response.start":
+                sent_start = True
+            await send(msg)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+class RateLimit:
+    """Token bucket per client (bearer token, else address): ``rate`` requests a second, burst 2x."""
+
+    def __init__(self, app: Any, rate_per_s: int):
+        self.app, self.rate, self.burst = app, float(rate_per_s), float(rate_per_s) * 2
+        self.buckets: dict[bytes, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def _allow(self, who: bytes) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            tokens, last = self.buckets.get(who, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            ok = tokens >= 1.0
+            self.buckets[who] = (tokens - 1.0 if ok else tokens, now)
+            if len(self.buckets) > 100_000:
+                self.buckets.clear()
+            return ok
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") in ("/healthz",):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        who = headers.get(b"authorization") or str((scope.get("client") or ("?",))[0]).encode()
+        if not self._allow(who):
+            start, body = _send_error(429, "too many requests; slow down", [(b"retry-after", b"1")])
+            await send(start)
+            return await send(body)
+        await self.app(scope, receive, send)

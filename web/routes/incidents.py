@@ -1,0 +1,102 @@
+"""Dispatchers' view of unified incidents, and the live feed (server-sent events)."""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, AsyncIterator
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from connectors.sql import incidents as repo
+from connectors.sql.models import IncidentRow
+from web.auth import Principal
+from web.deps import audit, container, idempotent, limit_param, require
+from web.errors import NotFound
+
+router = APIRouter(tags=["incidents"])
+dispatcher = require("dispatcher")
+
+
+@router.get("/api/incidents", summary="Unified incidents, newest first")
+def list_incidents(request: Request, limit: int = Depends(limit_param), status: str | None = None,
+                   p: Principal = Depends(dispatcher)) -> list[dict[str, Any]]:
+    c = container(request)
+    with c.db.read() as s:
+        q = select(IncidentRow).order_by(IncidentRow.first_reported_at.desc(), IncidentRow.incident_id.desc()).limit(limit)
+        if status:
+            q = q.where(IncidentRow.status == status)
+        return [repo.snapshot(s, r, with_timeline=False) for r in s.scalars(q)]
+
+
+@router.get("/api/incidents/stream", summary="Live feed of incident changes (text/event-stream)",
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def stream(request: Request, p: Principal = Depends(dispatcher)) -> StreamingResponse:
+    feed = request.app.state.feed
+
+    async def events() -> AsyncIterator[bytes]:
+        yield b"retry: 2000\n: connected\n\n"
+        if feed is None:
+            return
+        q = feed.subscribe()
+        try:
+            while True:
+                try:
+                    value = await asyncio.wait_for(q.get(), timeout=15)
+                except asyncio.TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield b": keep-alive\n\n"
+                    continue
+                data = json.dumps(value, ensure_ascii=False)
+                yield f"id: {value.get('event_id', '')}\nevent: incident\ndata: {data}\n\n".encode("utf-8")
+        finally:
+            feed.unsubscribe(q)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/api/incidents/{incident_id}", summary="One incident with report ids, orders, units, hospital and timeline")
+def get_incident(incident_id: str, request: Request, p: Principal = Depends(dispatcher)) -> dict[str, Any]:
+    c = container(request)
+    with c.db.read() as s:
+        row = s.get(IncidentRow, incident_id)
+        if row is None:
+            raise NotFound(f"no incident {incident_id}")
+        return repo.snapshot(s, row)
+
+
+class CloseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field("", max_length=500)
+    police_classification: str | None = Field(None, max_length=60,
+                                              description="what police closed it as (property, injury, death, not_an_accident, ...)")
+
+
+@router.post("/api/incidents/{incident_id}/close", summary="Close an incident (releases its units)")
+def close(incident_id: str, body: CloseBody, request: Request, p: Principal = Depends(dispatcher)) -> Any:
+    from dispatch.services import close_incident
+
+    c = container(request)
+
+    def run() -> tuple[int, Any]:
+        return 200, close_incident(c, incident_id, p, body.reason, body.police_classification, audit)
+
+    return idempotent(request, p, run)
+
+
+class ReassignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: str = Field(pattern="^(122|120)$")
+    reason: str = Field("", max_length=500)
+
+
+@router.post("/api/incidents/{incident_id}/reassign", summary="Release the service's unit and order the next nearest")
+def reassign(incident_id: str, body: ReassignBody, request: Request, p: Principal = Depends(dispatcher)) -> Any:
+    from dispatch.services import reassign_unit
+
+    c = container(request)
+    return idempotent(request, p, lambda: (200, reassign_unit(c, incident_id, body.service, p, body.reason, audit)))

@@ -1,0 +1,61 @@
+"""Units (police patrols, ambulances) and their status lifecycle."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from accidentlink.clock import iso
+from connectors.sql.models import UnitRow
+from web.auth import Principal
+from web.deps import audit, caller, container, idempotent, limit_param, require
+from web.errors import Forbidden, NotFound
+
+router = APIRouter(tags=["units"])
+
+STATUSES = "^(available|dispatched|acknowledged|en_route|on_scene|transporting|at_hospital|out_of_service)$"
+
+
+def unit_json(u: UnitRow) -> dict[str, Any]:
+    return {"unit_id": u.unit_id, "service": u.service, "kind": u.kind, "name": u.name, "lat": u.lat, "lon": u.lon,
+            "status": u.status, "home": u.home, "incident_id": u.incident_id, "status_at": iso(u.status_at)}
+
+
+@router.get("/api/units", summary="Every unit with its post and status")
+def list_units(request: Request, limit: int = Depends(limit_param), service: str | None = None,
+               status: str | None = None, p: Principal = Depends(require("dispatcher"))) -> list[dict[str, Any]]:
+    c = container(request)
+    with c.db.read() as s:
+        q = select(UnitRow).order_by(UnitRow.status_at.desc(), UnitRow.unit_id).limit(limit)
+        if service:
+            q = q.where(UnitRow.service == service)
+        if status:
+            q = q.where(UnitRow.status == status)
+        return [unit_json(u) for u in s.scalars(q)]
+
+
+class StatusBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str = Field(pattern=STATUSES)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    note: str = Field("", max_length=500)
+
+
+@router.post("/api/units/{unit_id}/status", summary="Report a unit's new status (dispatcher, or the unit's own token)")
+def set_status(unit_id: str, body: StatusBody, request: Request, p: Principal = Depends(caller)) -> Any:
+    from dispatch.services import update_unit_status
+
+    if p.role not in ("dispatcher", "unit"):
+        raise Forbidden(f"role '{p.role}' may not change unit status")
+    c = container(request)
+    with c.db.read() as s:
+        exists = s.get(UnitRow, unit_id) is not None
+    if p.role == "unit" and p.unit_id != unit_id:
+        raise Forbidden("a unit token may change only its own unit")
+    if not exists:
+        raise NotFound(f"no unit {unit_id}")
+    return idempotent(request, p, lambda: (200, update_unit_status(c, unit_id, body.status, p, audit,
+                                                                  lat=body.lat, lon=body.lon, note=body.note)))

@@ -81,6 +81,7 @@ def cmd_web(a: argparse.Namespace) -> int:
     relay = c.relay("web")
     relay.start()
     app = create_app(c, feed=feed, producer=producer)
+    app.state.relay_notify = relay.notify
     try:
         uvicorn.run(app, host=s.http_host, port=s.http_port, log_level=os.environ.get("LOG_LEVEL", "warning"),
                     access_log=False)

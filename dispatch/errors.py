@@ -27,11 +27,12 @@ class NoHospitalAvailable(DispatchError):
 class InvalidTransition(DispatchError):
     """A unit status change the lifecycle does not allow (see ``dispatch.lifecycle``)."""
 
-    def __init__(self, old: str, new: str, allowed: tuple[str, ...] = ()) -> None:
+    def __init__(self, old: str, new: str, allowed: tuple[str, ...] = (), reason: str = "") -> None:
         self.old = old
         self.new = new
         self.allowed = allowed
         hint = f" (from {old!r} a unit may go to: {', '.join(allowed)})" if allowed else ""
+        hint += f": {reason}" if reason else ""
         super().__init__(f"a unit cannot go from {old!r} to {new!r}{hint}")
 
 

@@ -211,6 +211,7 @@ def case_to_dict(case: FundCase) -> dict[str, Any]:
 # ---- opening -------------------------------------------------------------------------------
 
 def _is_motor_vehicle(vehicle_type: str | None, plate: str | None) -> bool:
+    """Only motor vehicles carry 交强险 or bring in the fund (条例 2, 24 [O])."""
     if vehicle_type is not None:
         return vehicle_type.lower() not in NON_MOTOR_TYPES
     return plate is not None

@@ -43,6 +43,7 @@ class VehicleCover:
     driver_drunk: bool = False
     vehicle_stolen: bool = False
     deliberate: bool = False
+    motor_vehicle: bool = True    # False: a non-motor party (bicycle, pedestrian) was liable
 
     @property
     def insured(self) -> bool:
@@ -82,6 +83,7 @@ class PayerSplit:
     insurer_recovers_fen: int      # 条例 22 [O]: the insurer recovers this from the driver
     fund_recovers_fen: int         # 道路交通安全法 75 [S]: the fund recovers this from the party responsible
     debtor_known: bool             # False while a hit-and-run vehicle is unknown
+    uncovered_payer: str | None = None  # who is asked first for ``uncovered_fen``
 
     def __post_init__(self) -> None:
         if self.insurer_fen + self.fund_fen + self.uncovered_fen != self.bill_fen:
@@ -94,10 +96,15 @@ _SOURCES = {
     "hit_and_run_vehicle_unknown": "条例 24(3) [O]",
     "hit_and_run_uninsured": "条例 24(2)-(3) [O]",
     "insurer_advances_then_recovers": "条例 22 [O]",
+    "insurer_pays_no_property_loss": "条例 22 [O]",
+    "property_never_by_fund": "条例 24 [O]",
+    "non_motor_party": "公交管〔2020〕161号 [S]",
+    "outside_rescue_window": "办法 (MoF order 107, 2022) [S]",
 }
 
 
 def _limit_fen(kind: CostKind, accident_date: date, at_fault: bool) -> int:
+    """The 交强险 limit for the cost (条例 23 [O]): medical for rescue, death/disability for funeral."""
     limits = ci_limits_on(accident_date, at_fault=at_fault)
     return {CostKind.RESCUE: limits.medical_fen, CostKind.FUNERAL: limits.death_disability_fen,
             CostKind.PROPERTY: limits.property_fen}[kind]
@@ -134,6 +141,11 @@ def route_bill(
         check_fen(cash_cap_fen, "cash_cap_fen")
     kind = CostKind(kind)
     reasons: list[str] = []
+    if not vehicle.motor_vehicle:
+        # Neither 交强险 nor the fund covers a non-motor party's accident; basic medical
+        # insurance pays first when that party does not pay or is unknown (公交管〔2020〕161号 [S]).
+        return PayerSplit(bill_fen, 0, 0, bill_fen, None, 0, ("non_motor_party",), 0, 0, vehicle.identified,
+                          "basic_medical_insurance" if kind is not CostKind.PROPERTY else "party_liable")
     if at_fault is None:
         reasons.append("fault_undetermined_assumed_at_fault")
     limit = _limit_fen(kind, accident_date, at_fault is not False)
@@ -151,7 +163,8 @@ def route_bill(
             insurer = min(bill_fen, remaining_limit)
             reasons.append("ci_within_limit")
         return PayerSplit(bill_fen, insurer, 0, bill_fen - insurer, vehicle.insurer_code if vehicle.insured else None,
-                          limit if vehicle.insured else 0, tuple(reasons), 0, 0, vehicle.identified)
+                          limit if vehicle.insured else 0, tuple(reasons), 0, 0, vehicle.identified,
+                          "party_liable" if bill_fen > insurer else None)
 
     if vehicle.insured:
         insurer = min(bill_fen, remaining_limit)
@@ -190,6 +203,7 @@ def route_bill(
         limit_fen=limit if vehicle.insured else 0, reasons=tuple(reasons),
         insurer_recovers_fen=insurer if exclusions else 0, fund_recovers_fen=fund,
         debtor_known=vehicle.identified,
+        uncovered_payer="party_liable" if bill_fen > insurer + fund else None,
     )
 
 

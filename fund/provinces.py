@@ -115,7 +115,8 @@ def rules_from_dict(doc: dict[str, Any], province: str, on: date) -> ProvinceRul
 
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
-    return json.loads(resources.files("fund").joinpath("rules/provinces.json").read_text("utf-8"))
+    doc: dict[str, Any] = json.loads(resources.files("fund").joinpath("rules/provinces.json").read_text("utf-8"))
+    return doc
 
 
 def configured_provinces() -> tuple[str, ...]:

@@ -63,10 +63,6 @@ def run(group: str, c: Container) -> None:
     worker = faust.Worker(app, loglevel=os.environ.get("LOG_LEVEL", "warning"), quiet=True,
                           redirect_stdouts=False, override_logging=False)
 
-    @app.on_stopped.connect  # type: ignore[misc]
-    async def _flush(app: Any, **kw: Any) -> None:
-        relay.stop()
-
     try:
         worker.execute_from_commandline()
     finally:

@@ -54,6 +54,7 @@ def create_app(c: Container, *, feed: Any = None, producer: Any = None) -> FastA
     app.state.feed = feed
     app.state.producer = producer
     app.state.health = Health(c)
+    app.state.relay_notify = lambda: None  # the web process's outbox relay sets this
     errors.install(app)
 
     from web.routes import claims, fund, hospitals, incidents, quick, reports, sms, units

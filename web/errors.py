@@ -76,3 +76,52 @@ def install(app: FastAPI) -> None:
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal error; it has been logged"), status_code=500)
+
+
+def from_domain(exc: Exception) -> ApiError:
+    """The one place where domain exceptions become HTTP statuses."""
+    from fund.cases import (
+        AlreadyPaid, AmountAboveEntitlement, ApplicantNotAllowed, InvalidState, NoFundCondition,
+        SamePersonApprovedAndPays, SecondApprovalRequired,
+    )
+    from fund.services import CaseNotFound
+    from hospitals.services import AdmissionError
+
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, AmountAboveEntitlement):
+        return Unprocessable(str(exc), allowed_fen=exc.allowed_fen)
+    if isinstance(exc, SamePersonApprovedAndPays):
+        return Forbidden(f"maker-checker: {exc}")
+    if isinstance(exc, (AlreadyPaid, InvalidState, SecondApprovalRequired, NoFundCondition)):
+        return Conflict(str(exc))
+    if isinstance(exc, ApplicantNotAllowed):
+        return Forbidden(str(exc))
+    if isinstance(exc, (CaseNotFound, LookupError)):
+        return NotFound(str(exc).strip("'\""))
+    if isinstance(exc, AdmissionError):
+        cls = {404: NotFound, 409: Conflict, 422: Unprocessable}.get(exc.status, Conflict)
+        return cls(str(exc))
+    for mod_exc in _extra_domain_errors():
+        if isinstance(exc, mod_exc[0]):
+            return mod_exc[1](str(exc))
+    if isinstance(exc, ValueError):
+        return Unprocessable(str(exc))
+    raise exc
+
+
+def _extra_domain_errors() -> list[tuple[type, type]]:
+    out: list[tuple[type, type]] = []
+    try:
+        from dispatch.errors import InvalidTransition, NoUnitAvailable
+
+        out += [(InvalidTransition, Conflict), (NoUnitAvailable, Conflict)]
+    except ImportError:
+        pass
+    try:
+        from claims.services import ClaimConflict, ClaimNotFound
+
+        out += [(ClaimNotFound, NotFound), (ClaimConflict, Conflict)]
+    except ImportError:
+        pass
+    return out

@@ -1,11 +1,11 @@
 """SQLAlchemy 2 typed mappings: rows, not domain objects. Alembic owns the schema (migrations/)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
+    JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
     LargeBinary, MetaData, String, Text, TypeDecorator, UniqueConstraint, text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -194,7 +194,7 @@ class UnitRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     __table_args__ = (CheckConstraint(
         "status in ('available','dispatched','acknowledged','en_route','on_scene','transporting','at_hospital','out_of_service')",
-        name="status"), Index("ix_units_service_status", "service", "status"))
+        name="status"), Index("ix_units_service_status", "service", "status"), Index("ix_units_status_at", "status_at"))
 
 
 class OrderRow(Base):
@@ -211,6 +211,7 @@ class OrderRow(Base):
     status_times: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     replaces_order_id: Mapped[str | None] = mapped_column(String(60))
     reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    overdue_flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     __table_args__ = (
         # one active order per service per incident: a redelivered incident never orders twice
         Index("uq_orders_active_service", "incident_id", "service", unique=True,
@@ -261,11 +262,20 @@ class BillRow(Base):
 class FundCaseRow(Base):
     __tablename__ = "fund_cases"
     case_id: Mapped[str] = mapped_column(String(60), primary_key=True)
-    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), unique=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="rescue")  # rescue, funeral
     province: Mapped[str] = mapped_column(String(40), default="shandong")
     status: Mapped[str] = mapped_column(String(20))
     reasons: Mapped[list[Any]]
     accident_at: Mapped[datetime]
+    accident_date: Mapped[date] = mapped_column(Date)
+    victim_ref: Mapped[str | None] = mapped_column(String(120))
+    applicant_type: Mapped[str | None] = mapped_column(String(20))
+    requested_fen: Mapped[int | None] = mapped_column(Money)
+    rejected_by: Mapped[str | None] = mapped_column(String(200))
+    rejected_at: Mapped[datetime | None]
+    responsible_party: Mapped[str | None] = mapped_column(String(200))
+    first_approval: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     opened_at: Mapped[datetime]
     police_notified_at: Mapped[datetime | None]
     applied_at: Mapped[datetime | None]
@@ -280,9 +290,13 @@ class FundCaseRow(Base):
     eligible_fen: Mapped[int] = mapped_column(Money, default=0)
     hospital_id: Mapped[str | None] = mapped_column(String(40))
     notes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    overdue_flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
-    __table_args__ = (CheckConstraint("approved_fen IS NULL OR approved_fen >= 0", name="approved_nonneg"),)
+    __table_args__ = (CheckConstraint("approved_fen IS NULL OR approved_fen >= 0", name="approved_nonneg"),
+                      # one rescue case and at most one funeral case per incident
+                      UniqueConstraint("incident_id", "kind", name="uq_fund_cases_incident_kind"),
+                      Index("ix_fund_cases_updated", "updated_at"))
 
 
 class FundPaymentRow(Base):
@@ -338,6 +352,8 @@ class ClaimRow(Base):
     paid_fen: Mapped[int | None] = mapped_column(Money)
     flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     timestamps: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    overdue_flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -4,7 +4,7 @@ The audit log is append-only: triggers refuse UPDATE and DELETE on both SQLite a
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:42:10.446186
+Create Date: 2026-11-23 09:56:45.626759
 """
 from __future__ import annotations
 
@@ -189,6 +189,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('units', schema=None) as batch_op:
         batch_op.create_index('ix_units_service_status', ['service', 'status'], unique=False)
+        batch_op.create_index('ix_units_status_at', ['status_at'], unique=False)
 
     op.create_table('admissions',
     sa.Column('admission_id', sa.String(length=60), nullable=False),
@@ -226,6 +227,8 @@ def upgrade() -> None:
     sa.Column('paid_fen', sa.BigInteger(), nullable=True),
     sa.Column('flags', sa.JSON(), nullable=False),
     sa.Column('timestamps', sa.JSON(), nullable=False),
+    sa.Column('decision', sa.JSON(), nullable=True),
+    sa.Column('overdue_flags', sa.JSON(), nullable=False),
     sa.Column('opened_at', connectors.sql.models.AwareDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', connectors.sql.models.AwareDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
@@ -241,10 +244,19 @@ def upgrade() -> None:
     op.create_table('fund_cases',
     sa.Column('case_id', sa.String(length=60), nullable=False),
     sa.Column('incident_id', sa.String(length=40), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('province', sa.String(length=40), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('reasons', sa.JSON(), nullable=False),
     sa.Column('accident_at', connectors.sql.models.AwareDateTime(timezone=True), nullable=False),
+    sa.Column('accident_date', sa.Date(), nullable=False),
+    sa.Column('victim_ref', sa.String(length=120), nullable=True),
+    sa.Column('applicant_type', sa.String(length=20), nullable=True),
+    sa.Column('requested_fen', sa.BigInteger(), nullable=True),
+    sa.Column('rejected_by', sa.String(length=200), nullable=True),
+    sa.Column('rejected_at', connectors.sql.models.AwareDateTime(timezone=True), nullable=True),
+    sa.Column('responsible_party', sa.String(length=200), nullable=True),
+    sa.Column('first_approval', sa.JSON(), nullable=True),
     sa.Column('opened_at', connectors.sql.models.AwareDateTime(timezone=True), nullable=False),
     sa.Column('police_notified_at', connectors.sql.models.AwareDateTime(timezone=True), nullable=True),
     sa.Column('applied_at', connectors.sql.models.AwareDateTime(timezone=True), nullable=True),
@@ -259,13 +271,18 @@ def upgrade() -> None:
     sa.Column('eligible_fen', sa.BigInteger(), nullable=False),
     sa.Column('hospital_id', sa.String(length=40), nullable=True),
     sa.Column('notes', sa.JSON(), nullable=False),
+    sa.Column('overdue_flags', sa.JSON(), nullable=False),
     sa.Column('updated_at', connectors.sql.models.AwareDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.CheckConstraint('approved_fen IS NULL OR approved_fen >= 0', name=op.f('ck_fund_cases_approved_nonneg')),
     sa.ForeignKeyConstraint(['incident_id'], ['incidents.incident_id'], name=op.f('fk_fund_cases_incident_id_incidents')),
     sa.PrimaryKeyConstraint('case_id', name=op.f('pk_fund_cases')),
-    sa.UniqueConstraint('incident_id', name=op.f('uq_fund_cases_incident_id'))
+    sa.UniqueConstraint('incident_id', 'kind', name='uq_fund_cases_incident_kind')
     )
+    with op.batch_alter_table('fund_cases', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_fund_cases_incident_id'), ['incident_id'], unique=False)
+        batch_op.create_index('ix_fund_cases_updated', ['updated_at'], unique=False)
+
     op.create_table('incident_timeline',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('incident_id', sa.String(length=40), nullable=False),
@@ -291,6 +308,7 @@ def upgrade() -> None:
     sa.Column('status_times', sa.JSON(), nullable=False),
     sa.Column('replaces_order_id', sa.String(length=60), nullable=True),
     sa.Column('reasons', sa.JSON(), nullable=False),
+    sa.Column('overdue_flags', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['incident_id'], ['incidents.incident_id'], name=op.f('fk_orders_incident_id_incidents')),
     sa.ForeignKeyConstraint(['unit_id'], ['units.unit_id'], name=op.f('fk_orders_unit_id_units')),
     sa.PrimaryKeyConstraint('order_id', name=op.f('pk_orders'))
@@ -406,6 +424,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_incident_timeline_incident_id'))
 
     op.drop_table('incident_timeline')
+    with op.batch_alter_table('fund_cases', schema=None) as batch_op:
+        batch_op.drop_index('ix_fund_cases_updated')
+        batch_op.drop_index(batch_op.f('ix_fund_cases_incident_id'))
+
     op.drop_table('fund_cases')
     with op.batch_alter_table('claims', schema=None) as batch_op:
         batch_op.drop_index('ix_claims_insurer_opened')
@@ -419,6 +441,7 @@ def downgrade() -> None:
 
     op.drop_table('admissions')
     with op.batch_alter_table('units', schema=None) as batch_op:
+        batch_op.drop_index('ix_units_status_at')
         batch_op.drop_index('ix_units_service_status')
 
     op.drop_table('units')

@@ -1,0 +1,399 @@
+"""Joint 120/122 dispatch use cases: order units for an incident, escalate unacknowledged orders,
+follow unit statuses, reassign, close. "联合接警、统一布警、同步出警" (公交管〔2020〕161号 [S]).
+
+Both orders of an incident are issued in one transaction (same step), each unit is booked with a
+conditional update (a unit is never double-booked; partial unique indexes back it), and a
+redelivered incident finds its active orders and orders nothing twice.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from accidentlink.clock import iso
+from accidentlink.incidents import IncidentFacts as Unified
+from accidentlink.masking import mask_text
+from accidentlink.pipeline import Context, RawMessage
+from accidentlink.reports import AccidentReport, Party
+from connectors.sql import incidents as repo
+from connectors.sql.models import HospitalRow, IncidentRow, OrderRow, UnitRow
+from connectors.sql.outbox import emit, enqueue_sms
+from dispatch.choose import DispatchPlan, IncidentFacts, UnitOrder, next_candidate, plan_dispatch
+from dispatch.errors import NoHospitalAvailable, NoUnitAvailable
+from dispatch.lifecycle import check_transition
+from dispatch.ports import StraightLineTravelTime
+from dispatch.resources import Hospital
+from dispatch.targets import Targets, default_targets
+
+log = logging.getLogger("accidentlink.dispatch")
+
+ACTIVE_UNIT = ("dispatched", "acknowledged", "en_route", "on_scene", "transporting", "at_hospital")
+
+
+class Dispatcher:
+    """Spatial indexes over units and hospitals (kept in step with the database) and the rules."""
+
+    def __init__(self, db: Any, clock: Any, topics: Any, targets: Targets, ack_timeout_s: int):
+        from connectors.geo import HospitalIndex, UnitIndex
+
+        self.db, self.clock, self.topics, self.targets = db, clock, topics, targets
+        self.ack_timeout_s = ack_timeout_s
+        self.travel = StraightLineTravelTime.from_targets(targets)
+        self.units = UnitIndex()
+        self._lock = threading.Lock()
+        self._synced_at: datetime | None = None
+        self._checked = 0.0
+        with db.read() as s:
+            hospitals = [Hospital(h.hospital_id, h.name, h.lat, h.lon, h.city, h.trauma_level, h.green_channel, h.approx)
+                         for h in s.scalars(select(HospitalRow))]
+            for u in s.scalars(select(UnitRow)):
+                self.units.add(u.unit_id, u.lat, u.lon, u.service)
+                self._synced_at = max(self._synced_at or u.status_at, u.status_at)
+        self.hospitals = HospitalIndex(hospitals)
+
+    def sync(self, s: Session, every_s: float = 1.0) -> None:
+        """Pick up units added or moved since the last look (statuses are read live when choosing)."""
+        if time.monotonic() - self._checked < every_s:
+            return
+        self._checked = time.monotonic()
+        q = select(UnitRow.unit_id, UnitRow.lat, UnitRow.lon, UnitRow.service, UnitRow.status_at)
+        if self._synced_at is not None:
+            q = q.where(UnitRow.status_at >= self._synced_at)
+        with self._lock:
+            for uid, lat, lon, service, at in s.execute(q):
+                if uid in self.units:
+                    self.units.move(uid, lat, lon, service)
+                else:
+                    self.units.add(uid, lat, lon, service)
+                self._synced_at = max(self._synced_at or at, at)
+
+
+# ---------------------------------------------------------------- helpers
+def _facts(s: Session, row: IncidentRow, parties: list[dict[str, Any]]) -> IncidentFacts:
+    flags: list[str] = []
+    vehicles = [p for p in parties if p.get("plate")]
+    if any(p.get("licensed") is False for p in parties):
+        flags.append("no_licence")
+    if any(p.get("drunk") for p in parties):
+        flags.append("drunk")
+    if any(not (p.get("insurer") and p.get("ci_policy")) for p in vehicles):
+        flags.append("no_compulsory_insurance")
+    return IncidentFacts(incident_id=row.incident_id, lat=row.lat, lon=row.lon, injured=row.injured,
+                         fatalities=row.fatalities, hazards=tuple(row.hazards or ()),
+                         vehicles_movable=row.vehicles_movable, hit_and_run=row.hit_and_run,
+                         parties_count=len(vehicles) if vehicles else len(parties), police_flags=tuple(flags))
+
+
+def _available(s: Session) -> Callable[[str], bool]:
+    def ok(unit_id: str) -> bool:
+        u = s.get(UnitRow, unit_id)
+        return u is not None and u.status == "available"
+    return ok
+
+
+def _order_id(incident_id: str, service: str, s: Session) -> str:
+    n = len(s.scalars(select(OrderRow.order_id).where(OrderRow.incident_id == incident_id,
+                                                      OrderRow.service == service)).all())
+    return f"ORD-{incident_id[4:]}-{service}-{n + 1}"
+
+
+def _unit_sms(row: IncidentRow, order: OrderRow, unit: UnitRow, hospital_name: str | None) -> str:
+    what = "出警" if order.service == "122" else "出车"
+    place = row.address or f"{row.lat:.5f},{row.lon:.5f}"
+    parts = [f"【AccidentLink】{what}指令 {order.order_id}: {place}",
+             f"伤{row.injured} 亡{row.fatalities}" + (" 有人被困" if "trapped" in (row.hazards or []) else ""),
+             f"距离{order.distance_m / 1000:.1f}km 预计{max(1, order.eta_s // 60)}分钟"]
+    if hospital_name and order.service == "120":
+        parts.append(f"送往{hospital_name}")
+    parts.append("回复1确认接单")
+    return mask_text("，".join(parts))
+
+
+def book(ctx: Context, row: IncidentRow, o: UnitOrder, reasons: tuple[str, ...], *, replaces: str | None = None,
+         hospital_name: str | None = None) -> OrderRow | None:
+    """Book the unit if it is still available and issue its order (Kafka message, SMS, incident change)."""
+    s = ctx.session
+    booked = s.execute(update(UnitRow).where(UnitRow.unit_id == o.unit_id, UnitRow.status == "available").values(
+        status="dispatched", status_at=ctx.now, incident_id=row.incident_id, version=UnitRow.version + 1)).rowcount
+    if not booked:
+        return None
+    unit = s.get(UnitRow, o.unit_id)
+    s.refresh(unit)
+    order = OrderRow(order_id=_order_id(row.incident_id, o.service, s), incident_id=row.incident_id, service=o.service,
+                     unit_id=o.unit_id, distance_m=o.distance_m, eta_s=o.eta_s, issued_at=ctx.now, state="active",
+                     unit_status="dispatched", status_times={"dispatched": iso(ctx.now)}, replaces_order_id=replaces,
+                     reasons=list(reasons), overdue_flags=[])
+    s.add(order)
+    s.flush()
+    ctx.emit("dispatch.orders", row.incident_id, {
+        "incident_id": row.incident_id, "order_id": order.order_id, "service": o.service, "unit_id": o.unit_id,
+        "distance_m": o.distance_m, "issued_at": iso(ctx.now), "eta_s": o.eta_s, "unit_name": unit.name,
+        "replaces_order_id": replaces, "schema": "dispatch-order/1"})
+    if unit.phone:
+        enqueue_sms(s, ctx.consumer, f"order:{order.order_id}", unit.phone,
+                    _unit_sms(row, order, unit, hospital_name), "dispatch_order", ctx.now, row.incident_id)
+    repo.add_timeline(s, row.incident_id, ctx.now, "unit_assigned", order_id=order.order_id, service=o.service,
+                      unit_id=o.unit_id, unit_name=unit.name, distance_m=o.distance_m, eta_s=o.eta_s,
+                      replaces_order_id=replaces)
+    ctx.incident_changed(row.incident_id, "unit_assigned", order_id=order.order_id, service=o.service, unit_id=o.unit_id)
+    return order
+
+
+def _note(ctx: Context, row: IncidentRow, kind: str, text: str) -> None:
+    notes = list(row.notes or [])
+    if notes and notes[-1].get("kind") == kind and notes[-1].get("text") == text:
+        return
+    row.notes = notes + [{"at": iso(ctx.now), "kind": kind, "text": text}]
+    repo.add_timeline(ctx.session, row.incident_id, ctx.now, kind, text=text)
+    ctx.incident_changed(row.incident_id, kind, text=text)
+
+
+def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str) -> None:
+    """Order what the incident still lacks: police, ambulance, destination hospital. Idempotent."""
+    s = ctx.session
+    row = s.get(IncidentRow, incident_id)
+    if row is None or row.status != "open":
+        return
+    d.sync(s)
+    active = {o.service: o for o in s.scalars(select(OrderRow).where(OrderRow.incident_id == incident_id,
+                                                                     OrderRow.state == "active"))}
+    tried = set(s.scalars(select(OrderRow.unit_id).where(OrderRow.incident_id == incident_id)))
+    facts = _facts(s, row, repo.parties_of(s, incident_id))
+    available = _available(s)
+    try:
+        with d._lock:
+            plan: DispatchPlan = plan_dispatch(facts, d.units, d.hospitals, d.travel, targets=d.targets,
+                                               available=available, exclude=tried)
+    except NoUnitAvailable as e:
+        _note(ctx, row, "no_unit_available", f"no available {e.service} unit: retrying (无可用{e.service}单位，系统将重试)")
+        return
+    except NoHospitalAvailable as e:
+        _note(ctx, row, "no_hospital", str(e))
+        return
+    if plan.quick_handling:
+        if not row.quick_handling:
+            row.quick_handling = True
+            _note(ctx, row, "quick_handling", "; ".join(plan.reasons))
+        return
+    if row.quick_handling:  # a later report showed it is not minor after all
+        row.quick_handling = False
+    hospital_name = None
+    if plan.hospital_id:
+        hospital_name = d.hospitals.hospital(plan.hospital_id).name
+    for o in plan.orders:
+        if o.service in active:
+            continue
+        for _attempt in range(5):
+            if book(ctx, row, o, plan.reasons, hospital_name=hospital_name):
+                break
+            # taken between the choice and the booking: choose again without it
+            tried.add(o.unit_id)
+            with d._lock:
+                try:
+                    o, _ = next_candidate(facts, d.units, d.travel, service=o.service, tried=tried,
+                                          available=available, targets=d.targets)
+                except NoUnitAvailable:
+                    _note(ctx, row, "no_unit_available", f"no available {o.service} unit: retrying")
+                    break
+    if plan.hospital_id and row.hospital_id is None and plan.ambulance is not None:
+        from hospitals import notify_admission
+
+        row.hospital_id = plan.hospital_id
+        eta = ctx.now + timedelta(seconds=(plan.ambulance.eta_s + (plan.hospital_eta_s or 0)))
+        adm = notify_admission(s, ctx.consumer, ctx.topics, incident_id, plan.hospital_id,
+                               patients=max(1, row.injured + row.fatalities),
+                               injuries={"injured": row.injured, "fatalities": row.fatalities,
+                                         "trapped": "trapped" in (row.hazards or []), "serious": plan.serious,
+                                         "hazards": row.hazards or []},
+                               eta_at=eta, now=ctx.now)
+        repo.add_timeline(s, incident_id, ctx.now, "hospital_assigned", hospital_id=plan.hospital_id,
+                          hospital_name=hospital_name, admission_id=adm.admission_id, eta_at=iso(eta),
+                          reasons=[r for r in plan.reasons if "hospital" in r or "医院" in r])
+        ctx.incident_changed(incident_id, "hospital_assigned", hospital_id=plan.hospital_id, admission_id=adm.admission_id)
+
+
+# ---------------------------------------------------------------- the pipeline
+class DispatchHandler:
+    """The ``dispatch`` consumer group: every report's incident gets what it lacks; a timer
+    escalates orders nobody acknowledged and retries incidents still waiting for a free unit."""
+
+    def __init__(self, dispatcher: Dispatcher):
+        self.d = dispatcher
+
+    @classmethod
+    def build(cls, c: Any) -> "DispatchHandler":
+        targets = default_targets()
+        ack = c.settings.ack_timeout_s or targets.acknowledge_timeout_s
+        return cls(Dispatcher(c.db, c.clock, c.topics, targets, ack))
+
+    def __call__(self, ctx: Context, report: AccidentReport, incident: Unified) -> None:
+        ensure_dispatch(ctx, self.d, incident.incident_id)
+
+    def timers(self) -> list[tuple[float, Any]]:
+        return [(2.0, self.escalate)]
+
+    def escalate(self) -> int:
+        """Release units that did not acknowledge in time and order the next nearest; retry waiting incidents."""
+        from accidentlink.pipeline import Context
+
+        d = self.d
+        n = 0
+        with d.db.uow() as uow:
+            uow.lock("incident-merge")
+            ctx = Context(uow, "dispatch", d.clock.now(), d.topics)
+            s = uow.session
+            late = s.scalars(select(OrderRow).where(OrderRow.state == "active", OrderRow.unit_status == "dispatched",
+                                                    OrderRow.issued_at < ctx.now - timedelta(seconds=d.ack_timeout_s))).all()
+            for o in late:
+                release(ctx, o, "released", f"no acknowledgement within {d.ack_timeout_s}s (超时未确认)")
+                row = s.get(IncidentRow, o.incident_id)
+                _note(ctx, row, "escalated", f"{o.service} unit {o.unit_id} did not acknowledge within "
+                                              f"{d.ack_timeout_s}s; ordering the next nearest (升级派单)")
+                ensure_dispatch(ctx, d, o.incident_id)
+                n += 1
+            waiting = s.scalars(select(IncidentRow.incident_id).where(IncidentRow.status == "open",
+                                                                      IncidentRow.updated_at > ctx.now - timedelta(hours=6))
+                                .order_by(IncidentRow.updated_at.desc()).limit(200)).all()
+            for incident_id in waiting:
+                row = s.get(IncidentRow, incident_id)
+                if row.notes and row.notes[-1].get("kind") in ("no_unit_available",):
+                    ensure_dispatch(ctx, d, incident_id)
+            uow.commit()
+        return n
+
+
+def release(ctx: Context, o: OrderRow, state: str, why: str) -> None:
+    """End an order; its unit becomes available again (the unit record keeps where it is)."""
+    s = ctx.session
+    o.state = state
+    o.status_times = {**(o.status_times or {}), state: iso(ctx.now)}
+    unit = s.get(UnitRow, o.unit_id)
+    if unit is not None and unit.incident_id == o.incident_id:
+        unit.status, unit.incident_id, unit.status_at = "available", None, ctx.now
+        unit.version += 1
+    repo.add_timeline(s, o.incident_id, ctx.now, f"order_{state}", order_id=o.order_id, unit_id=o.unit_id, why=why)
+    ctx.incident_changed(o.incident_id, "unit_status", order_id=o.order_id, unit_id=o.unit_id, unit_status="available",
+                         order_state=state)
+
+
+# ---------------------------------------------------------------- the dispatcher's actions (HTTP)
+_dispatchers: dict[int, Dispatcher] = {}
+
+
+def dispatcher_for(c: Any) -> Dispatcher:
+    d = _dispatchers.get(id(c))
+    if d is None:
+        targets = default_targets()
+        d = _dispatchers[id(c)] = Dispatcher(c.db, c.clock, c.topics, targets, c.settings.ack_timeout_s)
+    return d
+
+
+def _web_ctx(uow: Any, c: Any) -> Context:
+    return Context(uow, "web", c.clock.now(), c.topics)
+
+
+def update_unit_status(c: Any, unit_id: str, status: str, p: Any, audit: Any, *, lat: float | None = None,
+                       lon: float | None = None, note: str = "") -> dict[str, Any]:
+    """A unit's new status (dispatched → acknowledged → en_route → on_scene → transporting → at_hospital
+    → available), with its time on the order: the response-time figures come from these."""
+    with c.db.uow() as uow:
+        uow.lock("incident-merge")
+        ctx = _web_ctx(uow, c)
+        s = uow.session
+        unit = s.get(UnitRow, unit_id)
+        old = unit.status
+        if old == status:
+            return {"unit_id": unit_id, "status": status, "changed": False}
+        check_transition(old, status)
+        order = s.scalar(select(OrderRow).where(OrderRow.unit_id == unit_id, OrderRow.state == "active"))
+        unit.status, unit.status_at, unit.version = status, ctx.now, unit.version + 1
+        if lat is not None and lon is not None:
+            unit.lat, unit.lon = lat, lon
+        out: dict[str, Any] = {"unit_id": unit_id, "status": status, "previous": old, "changed": True}
+        if order is not None:
+            order.unit_status = status
+            order.status_times = {**(order.status_times or {}), status: iso(ctx.now)}
+            if status in ("available", "out_of_service"):
+                order.state = "completed" if "on_scene" in order.status_times else "cancelled"
+                unit.incident_id = None
+            repo.add_timeline(s, order.incident_id, ctx.now, "unit_status", unit_id=unit_id, status=status,
+                              order_id=order.order_id, note=note[:200])
+            ctx.incident_changed(order.incident_id, "unit_status", unit_id=unit_id, unit_status=status,
+                                 order_id=order.order_id)
+            out["order_id"] = order.order_id
+            out["figures"] = order_figures(s.get(IncidentRow, order.incident_id), order)
+        elif status in ("available", "out_of_service"):
+            unit.incident_id = None
+        audit(c, s, p, "unit.status", unit_id, status=status, previous=old)
+        uow.commit()
+    return out
+
+
+def order_figures(inc: IncidentRow, order: OrderRow, now: datetime | None = None) -> dict[str, Any] | None:
+    """Response-time figures of one order against the targets (domain.md §5), and what is late now."""
+    from dispatch.response_times import Timestamps, overdue_steps, response_figures
+
+    st = {k: datetime.fromisoformat(v) for k, v in (order.status_times or {}).items()}
+    try:
+        ts = Timestamps(service=order.service, intake_at=min(inc.first_reported_at, order.issued_at),
+                        ordered_at=order.issued_at, acknowledged_at=st.get("acknowledged"), out_at=st.get("en_route"),
+                        on_scene_at=st.get("on_scene"), at_hospital_at=st.get("at_hospital"))
+    except ValueError:  # a unit reported steps out of order: show no figures rather than wrong ones
+        return None
+    f = response_figures(ts)
+    out = {k: getattr(f, k) for k in ("intake_to_order_s", "order_to_ack_s", "order_to_out_s", "order_to_on_scene_s",
+                                      "intake_to_on_scene_s", "on_scene_to_hospital_s", "night")}
+    out["overdue"] = [str(o) for o in f.overdue]
+    if now is not None and order.state == "active":
+        out["overdue_now"] = [str(o) for o in overdue_steps(ts, now)]
+    return out
+
+
+def close_incident(c: Any, incident_id: str, p: Any, reason: str, classification: str | None, audit: Any) -> dict[str, Any]:
+    with c.db.uow() as uow:
+        uow.lock("incident-merge")
+        ctx = _web_ctx(uow, c)
+        s = uow.session
+        row = s.get(IncidentRow, incident_id)
+        if row is None:
+            raise LookupError(f"no incident {incident_id}")
+        if row.status == "closed":
+            return {**repo.snapshot(s, row), "changed": False}
+        for o in s.scalars(select(OrderRow).where(OrderRow.incident_id == incident_id, OrderRow.state == "active")):
+            release(ctx, o, "completed" if (o.status_times or {}).get("on_scene") else "cancelled", "incident closed")
+        row.status, row.closed_at = "closed", ctx.now
+        row.notes = (row.notes or []) + [{"at": iso(ctx.now), "kind": "closed", "text": reason[:500],
+                                          "police_classification": classification}]
+        repo.add_timeline(s, incident_id, ctx.now, "closed", reason=reason[:500], police_classification=classification)
+        ctx.incident_changed(incident_id, "closed", police_classification=classification)
+        audit(c, s, p, "incident.close", incident_id, reason=reason[:200], police_classification=classification)
+        uow.commit()
+        return {**repo.snapshot(s, row), "changed": True}
+
+
+def reassign_unit(c: Any, incident_id: str, service: str, p: Any, reason: str, audit: Any) -> dict[str, Any]:
+    d = dispatcher_for(c)
+    with c.db.uow() as uow:
+        uow.lock("incident-merge")
+        ctx = _web_ctx(uow, c)
+        s = uow.session
+        row = s.get(IncidentRow, incident_id)
+        if row is None:
+            raise LookupError(f"no incident {incident_id}")
+        if row.status != "open":
+            raise NoUnitAvailable(service, "the incident is closed")
+        for o in s.scalars(select(OrderRow).where(OrderRow.incident_id == incident_id, OrderRow.service == service,
+                                                  OrderRow.state == "active")):
+            release(ctx, o, "released", f"reassigned by the dispatcher: {reason[:200]}")
+        _note(ctx, row, "reassigned", f"{service} reassigned by {p.name}: {reason[:200]}")
+        ensure_dispatch(ctx, d, incident_id)
+        audit(c, s, p, "incident.reassign", incident_id, service=service, reason=reason[:200])
+        uow.commit()
+        return repo.snapshot(s, row)

@@ -1,0 +1,87 @@
+"""Hospitals: the green-channel queue, confirmation, rescue-cost bills. A hospital sees only its own."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from hospitals import services as H
+from web.auth import Principal
+from web.deps import audit, container, idempotent, limit_param, require
+from web.errors import Forbidden, from_domain
+
+router = APIRouter(tags=["hospitals"])
+hospital = require("hospital")
+
+
+def _scope(p: Principal, hospital_id: str) -> None:
+    if p.hospital_id != hospital_id:
+        raise Forbidden("this token is bound to another hospital")
+
+
+@router.get("/api/hospitals/{hospital_id}/admissions", summary="The hospital's green-channel queue, newest first")
+def admissions(hospital_id: str, request: Request, limit: int = Depends(limit_param), status: str | None = None,
+               p: Principal = Depends(hospital)) -> list[dict[str, Any]]:
+    _scope(p, hospital_id)
+    with container(request).db.read() as s:
+        return H.list_admissions(s, hospital_id, limit, status)
+
+
+@router.post("/api/hospitals/{hospital_id}/admissions/{admission_id}/confirm",
+             summary="Confirm green-channel admission (treatment started); a second confirm changes nothing")
+def confirm(hospital_id: str, admission_id: str, request: Request, p: Principal = Depends(hospital)) -> Any:
+    _scope(p, hospital_id)
+    c = container(request)
+
+    def run() -> tuple[int, Any]:
+        try:
+            with c.db.uow() as uow:
+                body, changed = H.confirm_admission(uow.session, hospital_id, admission_id, p.actor, c.clock.now())
+                if changed:
+                    audit(c, uow.session, p, "admission.confirm", admission_id)
+                uow.commit()
+        except Exception as e:
+            raise from_domain(e) from None
+        return 200, {**body, "changed": changed}
+
+    return idempotent(request, p, run)
+
+
+class BillItemBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount_fen: int = Field(ge=0, le=10**12)
+    incurred_at: str | None = None
+    description: str = Field("", max_length=200)
+
+
+class BillBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount_fen: int = Field(gt=0, le=10**12, description="integer fen")
+    rescue_started_at: str = Field(description="ISO 8601 with offset")
+    items: list[BillItemBody] = Field(default_factory=list, max_length=500)
+    vehicle_plate: str | None = Field(None, max_length=20, description="the vehicle whose 交强险 answers (default: the first listed)")
+    window_extended: bool = Field(False, description="the hospital gave written reasons for costs beyond the window")
+
+
+@router.post("/api/hospitals/{hospital_id}/admissions/{admission_id}/bills", status_code=201,
+             summary="Record a rescue-cost bill in fen; the answer shows who pays what")
+def bill(hospital_id: str, admission_id: str, body: BillBody, request: Request, p: Principal = Depends(hospital)) -> Any:
+    _scope(p, hospital_id)
+    c = container(request)
+
+    def run() -> tuple[int, Any]:
+        try:
+            parsed = H.parse_bill_body(body.model_dump())
+            with c.db.uow() as uow:
+                out = H.record_bill(uow.session, "web", c.topics, hospital_id, admission_id, parsed, p.actor,
+                                    c.clock.now(), c.settings.province)
+                audit(c, uow.session, p, "bill.record", out["bill_id"], amount_fen=out["amount_fen"],
+                      insurer_fen=out["payers"]["insurer_fen"], fund_fen=out["payers"]["fund_fen"])
+                uow.commit()
+        except Exception as e:
+            raise from_domain(e) from None
+        request.app.state.relay_notify()
+        return 201, out
+
+    return idempotent(request, p, run)

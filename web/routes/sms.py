@@ -1,0 +1,49 @@
+"""The SMS outbox (what was or would be texted, masked) and Twilio's inbound webhook (signature checked)."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from accidentlink.clock import iso
+from accidentlink.masking import mask_phone
+from connectors.sms import valid_twilio_signature
+from connectors.sql.models import SmsMessage
+from web.auth import Principal
+from web.deps import container, limit_param, require
+from web.errors import Forbidden
+
+router = APIRouter(tags=["sms"])
+
+
+@router.get("/api/sms", summary="The SMS outbox, newest first (phones masked)")
+def outbox(request: Request, limit: int = Depends(limit_param), incident_id: str | None = None,
+           p: Principal = Depends(require("dispatcher"))) -> list[dict[str, Any]]:
+    with container(request).db.read() as s:
+        q = select(SmsMessage).order_by(SmsMessage.id.desc()).limit(limit)
+        if incident_id:
+            q = q.where(SmsMessage.incident_id == incident_id)
+        return [{"id": m.id, "to": mask_phone(m.to), "body": m.body, "purpose": m.purpose, "status": m.status,
+                 "incident_id": m.incident_id, "created_at": iso(m.created_at),
+                 "sent_at": iso(m.sent_at) if m.sent_at else None, "provider_sid": m.provider_sid}
+                for m in s.scalars(q)]
+
+
+@router.post("/api/sms/inbound", summary="Twilio inbound SMS webhook (X-Twilio-Signature required)",
+             responses={200: {"content": {"text/xml": {}}}, 403: {"description": "missing or invalid signature"}})
+async def inbound(request: Request) -> Response:
+    c = container(request)
+    form = await request.form()
+    params = {k: str(v) for k, v in form.items()}
+    url = c.settings.base_url.rstrip("/") + request.url.path
+    if not valid_twilio_signature(c.settings.twilio_auth_token, url, params, request.headers.get("x-twilio-signature")):
+        raise Forbidden("invalid or missing Twilio signature")
+    from claims.quick_service import confirm_by_sms
+
+    reply = confirm_by_sms(c, params.get("From", ""), params.get("Body", ""))
+    request.app.state.relay_notify()
+    xml = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{reply}</Message></Response>' if reply else \
+        '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+    return Response(xml, media_type="text/xml")

@@ -70,3 +70,67 @@ def migrated(db_url: str) -> str:
 
     upgrade(db_url)
     return db_url
+
+
+def _platform(kafka: str, prefix: str, db_url: str, var_dir: Path, **env: str):  # type: ignore[no-untyped-def]
+    from connectors.kafka import ensure_topics
+    from connectors.kafka_broker import free_port
+    from connectors.sql.db import upgrade
+    from streams.topics import PARTITIONS
+    from tests.support.platform import Platform
+
+    ensure_topics(kafka, {prefix + k: v for k, v in PARTITIONS.items()})
+    upgrade(db_url)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    p = Platform(kafka, db_url, prefix, var_dir, free_port(), env_extra=dict(env))
+    p.cli("demo")
+    return p
+
+
+@pytest.fixture
+def platform_factory(kafka: str, tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Start the platform's processes (all four, or the named ones) on this test's prefix and database."""
+    started = []
+
+    def make(*names: str, db_url: str | None = None, **env: str):  # type: ignore[no-untyped-def]
+        prefix = f"t{uuid.uuid4().hex[:8]}."
+        url = db_url or request.getfixturevalue("db_url")
+        p = _platform(kafka, prefix, url, tmp_path / f"var-{len(started)}", **env)
+        started.append(p)
+        p.start(*names)
+        return p
+
+    yield make
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_platform(kafka: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One running platform for a whole test module (tests keep apart by their own report ids)."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    var = tmp_path_factory.mktemp("platform")
+    name = None
+    if base:
+        from sqlalchemy import text
+
+        from connectors.sql.db import make_engine
+
+        name = "m_" + uuid.uuid4().hex[:12]
+        admin = make_engine(base)
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        url = base.rsplit("/", 1)[0] + "/" + name
+    else:
+        url = f"sqlite:///{var / 'platform.db'}"
+    p = _platform(kafka, f"m{uuid.uuid4().hex[:8]}.", url, var / "var")
+    p.start()
+    try:
+        p.wait_healthy()
+        yield p
+    finally:
+        p.stop()
+        if name:
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()

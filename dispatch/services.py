@@ -155,7 +155,7 @@ def _note(ctx: Context, row: IncidentRow, kind: str, text: str) -> None:
     ctx.incident_changed(row.incident_id, kind, text=text)
 
 
-def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str) -> None:
+def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str, replaces: dict[str, str] | None = None) -> None:
     """Order what the incident still lacks: police, ambulance, destination hospital. Idempotent."""
     s = ctx.session
     row = s.get(IncidentRow, incident_id)
@@ -191,7 +191,8 @@ def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str) -> None:
         if o.service in active:
             continue
         for _attempt in range(5):
-            if book(ctx, row, o, plan.reasons, hospital_name=hospital_name):
+            if book(ctx, row, o, plan.reasons, hospital_name=hospital_name,
+                    replaces=(replaces or {}).get(o.service)):
                 break
             # taken between the choice and the booking: choose again without it
             tried.add(o.unit_id)
@@ -256,7 +257,7 @@ class DispatchHandler:
                 row = s.get(IncidentRow, o.incident_id)
                 _note(ctx, row, "escalated", f"{o.service} unit {o.unit_id} did not acknowledge within "
                                               f"{d.ack_timeout_s}s; ordering the next nearest (升级派单)")
-                ensure_dispatch(ctx, d, o.incident_id)
+                ensure_dispatch(ctx, d, o.incident_id, replaces={o.service: o.order_id})
                 n += 1
             waiting = s.scalars(select(IncidentRow.incident_id).where(IncidentRow.status == "open",
                                                                       IncidentRow.updated_at > ctx.now - timedelta(hours=6))
@@ -389,11 +390,13 @@ def reassign_unit(c: Any, incident_id: str, service: str, p: Any, reason: str, a
             raise LookupError(f"no incident {incident_id}")
         if row.status != "open":
             raise NoUnitAvailable(service, "the incident is closed")
+        replaced = {}
         for o in s.scalars(select(OrderRow).where(OrderRow.incident_id == incident_id, OrderRow.service == service,
                                                   OrderRow.state == "active")):
             release(ctx, o, "released", f"reassigned by the dispatcher: {reason[:200]}")
+            replaced[service] = o.order_id
         _note(ctx, row, "reassigned", f"{service} reassigned by {p.name}: {reason[:200]}")
-        ensure_dispatch(ctx, d, incident_id)
+        ensure_dispatch(ctx, d, incident_id, replaces=replaced)
         audit(c, s, p, "incident.reassign", incident_id, service=service, reason=reason[:200])
         uow.commit()
         return repo.snapshot(s, row)

@@ -69,8 +69,11 @@ def idempotent(request: Request, p: Principal, run: Callable[[], tuple[int, Any]
                 return JSONResponse(prev.body, status_code=prev.status_code, headers={"Idempotent-Replay": "true"})
     try:
         status, body = run()
-    except ApiError as e:
-        status, body = e.status, {"error": e.message, **e.extra}
+    except Exception as e:
+        from web.errors import from_domain
+
+        err = from_domain(e)  # re-raises what is not a domain refusal (a bug: 500, never stored)
+        status, body = err.status, {"error": err.message, **err.extra}
     if key and status < 500:
         try:
             with c.db.uow() as uow:

@@ -74,8 +74,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal error; it has been logged"), status_code=500)
+        try:
+            mapped = from_domain(exc)  # a domain refusal that a route did not map itself
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return JSONResponse(error_body("internal error; it has been logged"), status_code=500)
+        return await _api(request, mapped)
 
 
 def from_domain(exc: Exception) -> ApiError:

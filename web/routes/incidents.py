@@ -36,11 +36,12 @@ def list_incidents(request: Request, limit: int = Depends(limit_param), status: 
 async def stream(request: Request, p: Principal = Depends(dispatcher)) -> StreamingResponse:
     feed = request.app.state.feed
 
+    q = feed.subscribe() if feed is not None else None  # subscribed before the first byte: nothing missed
+
     async def events() -> AsyncIterator[bytes]:
         yield b"retry: 2000\n: connected\n\n"
-        if feed is None:
+        if q is None:
             return
-        q = feed.subscribe()
         try:
             while True:
                 try:

@@ -45,8 +45,10 @@ def parse_aware(value: str) -> datetime:
 
 
 def iso(dt: datetime) -> str:
+    """ISO 8601 in China Standard Time (every time the platform shows carries the +08:00 offset)."""
     if dt.tzinfo is None:
         raise ValueError("naive datetime")
+    dt = dt.astimezone(CST)
     return dt.isoformat(timespec="seconds") if dt.microsecond == 0 else dt.isoformat(timespec="milliseconds")
 
 

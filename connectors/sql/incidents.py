@@ -8,12 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accidentlink.clock import CST, iso as _iso
-
-
-def iso(dt):  # type: ignore[no-untyped-def]
-    """Feeds show China Standard Time (the offset is always there)."""
-    return _iso(dt.astimezone(CST))
+from accidentlink.clock import iso
 from accidentlink.incidents import MERGE_RADIUS_M, MERGE_WINDOW, IncidentFacts
 from accidentlink.masking import mask_record
 from connectors.sql.models import (

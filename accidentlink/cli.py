@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     be.add_argument("--rate", type=int, default=500)
     be.add_argument("--seconds", type=int, default=20)
     be.add_argument("--burst", type=int, default=20000)
+    be.add_argument("--burst-timeout", type=int, default=600)
     be.set_defaults(fn=cmd_bench)
 
     a = p.parse_args(argv)

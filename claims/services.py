@@ -80,26 +80,33 @@ def publish(s: Session, owner: str, topics: Any, c: ClaimRow, change: str, now: 
           "claim": claim_json(c)}, now)
 
 
-def fraud_flags(s: Session, claim_id: str, party: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+def person_hash(value: str | None) -> str | None:
+    """A keyed hash of an ID number or phone, so duplicates are found by index, not by reading people's data."""
+    if not value:
+        return None
+    return hashlib.sha256(("accidentlink-person|" + value.strip().upper()).encode()).hexdigest()
+
+
+def fraud_flags(s: Session, claim_id: str, plate: str, id_hash: str | None, phone_hash: str | None,
+                now: datetime) -> list[dict[str, Any]]:
     """The same plate or person in other claims within the period: flagged for a person, never decided."""
-    conds = []
-    plate = (party.get("plate") or "").strip().upper()
-    if plate:
-        conds.append(ClaimRow.plate == plate)
-    rows = s.scalars(select(ClaimRow).where(ClaimRow.claim_id != claim_id, ClaimRow.opened_at >= now - FRAUD_PERIOD,
-                                            or_(*conds) if conds else False)).all() if conds else []
-    flags = [{"code": "same_plate_recent_claims", "zh": f"同一车牌{len(rows)}次近期理赔", "en":
-              f"the same plate is in {len(rows)} other claim(s) within {FRAUD_PERIOD.days} days",
-              "claims": [r.claim_id for r in rows][:10]}] if rows else []
-    ids = {party.get("id_number"), party.get("phone")} - {None, ""}
-    if ids:
-        others = [r for r in s.scalars(select(ClaimRow).where(ClaimRow.claim_id != claim_id,
-                                                               ClaimRow.opened_at >= now - FRAUD_PERIOD))
-                  if ({r.party.get("id_number"), r.party.get("phone")} - {None, ""}) & ids and r.plate != plate]
+    since = now - FRAUD_PERIOD
+    flags = []
+    same_plate = list(s.scalars(select(ClaimRow.claim_id).where(ClaimRow.plate == plate, ClaimRow.claim_id != claim_id,
+                                                                 ClaimRow.opened_at >= since).limit(10)))
+    if same_plate:
+        flags.append({"code": "same_plate_recent_claims", "zh": f"同一车牌近{FRAUD_PERIOD.days}天内另有{len(same_plate)}起理赔",
+                      "en": f"the same plate is in {len(same_plate)} other claim(s) within {FRAUD_PERIOD.days} days",
+                      "claims": same_plate})
+    person = [c for c in (ClaimRow.id_hash == id_hash if id_hash else None,
+                          ClaimRow.phone_hash == phone_hash if phone_hash else None) if c is not None]
+    if person:
+        others = list(s.scalars(select(ClaimRow.claim_id).where(or_(*person), ClaimRow.plate != plate,
+                                                                 ClaimRow.opened_at >= since).limit(10)))
         if others:
-            flags.append({"code": "same_person_recent_claims", "zh": f"同一当事人{len(others)}次近期理赔",
+            flags.append({"code": "same_person_recent_claims", "zh": f"同一当事人近期另有{len(others)}起理赔（其他车辆）",
                           "en": f"the same person is in {len(others)} other claim(s) with other vehicles",
-                          "claims": [r.claim_id for r in others][:10]})
+                          "claims": others})
     return flags
 
 
@@ -132,12 +139,12 @@ def open_claims(ctx: Context, incident_id: str, report: AccidentReport, base_url
                  "quick_handling": {"eligible": elig.eligible,
                                     "reasons": [{"code": r.code, "zh": r.zh, "en": r.en} for r in elig.reasons]}}
         c = ClaimRow(claim_id=claim_id, incident_id=incident_id, insurer=insurer, routed=insurer in known, plate=plate,
-                     ci_policy=p.get("ci_policy"), party=p, status="opened" if insurer in known else "awaiting_routing",
+                     ci_policy=p.get("ci_policy"), party=p, id_hash=person_hash(p.get("id_number")),
+                     phone_hash=person_hash(p.get("phone")), status="opened" if insurer in known else "awaiting_routing",
                      kind=kind, facts=facts, owed_to_hospital_fen=0, flags=[], timestamps={}, overdue_flags=[],
                      opened_at=ctx.now, updated_at=ctx.now, version=0)
+        c.flags = fraud_flags(s, claim_id, plate, c.id_hash, c.phone_hash, ctx.now)
         s.add(c)
-        s.flush()
-        c.flags = fraud_flags(s, claim_id, p, ctx.now)
         existing[plate] = c
         publish(s, ctx.consumer, ctx.topics, c, "opened", ctx.now)
         incident_repo.add_timeline(s, incident_id, ctx.now, "claim_opened", claim_id=claim_id, insurer=insurer,

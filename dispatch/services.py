@@ -50,29 +50,37 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._synced_at: datetime | None = None
         self._checked = 0.0
+        self._full_at = 0.0
+        self.status: dict[str, str] = {}
         with db.read() as s:
             hospitals = [Hospital(h.hospital_id, h.name, h.lat, h.lon, h.city, h.trauma_level, h.green_channel, h.approx)
                          for h in s.scalars(select(HospitalRow))]
-            for u in s.scalars(select(UnitRow)):
-                self.units.add(u.unit_id, u.lat, u.lon, u.service)
-                self._synced_at = max(self._synced_at or u.status_at, u.status_at)
+            self.sync(s, every_s=0)
         self.hospitals = HospitalIndex(hospitals)
 
-    def sync(self, s: Session, every_s: float = 1.0) -> None:
-        """Pick up units added or moved since the last look (statuses are read live when choosing)."""
-        if time.monotonic() - self._checked < every_s:
+    def sync(self, s: Session, every_s: float = 0.0) -> None:
+        """Pick up units added, moved or changed in status since the last look (an index on
+        ``status_at`` keeps this cheap). A stale "available" costs only a failed conditional booking."""
+        if every_s and time.monotonic() - self._checked < every_s:
             return
+        full = time.monotonic() - self._full_at > 30  # now and then read everything: nothing stays stale
         self._checked = time.monotonic()
-        q = select(UnitRow.unit_id, UnitRow.lat, UnitRow.lon, UnitRow.service, UnitRow.status_at)
-        if self._synced_at is not None:
-            q = q.where(UnitRow.status_at >= self._synced_at)
+        q = select(UnitRow.unit_id, UnitRow.lat, UnitRow.lon, UnitRow.service, UnitRow.status, UnitRow.status_at)
+        if self._synced_at is not None and not full:
+            q = q.where(UnitRow.status_at > self._synced_at)
+        if full:
+            self._full_at = time.monotonic()
         with self._lock:
-            for uid, lat, lon, service, at in s.execute(q):
+            for uid, lat, lon, service, status, at in s.execute(q):
                 if uid in self.units:
                     self.units.move(uid, lat, lon, service)
                 else:
                     self.units.add(uid, lat, lon, service)
+                self.status[uid] = status
                 self._synced_at = max(self._synced_at or at, at)
+
+    def available(self, unit_id: str) -> bool:
+        return self.status.get(unit_id) == "available"
 
 
 # ---------------------------------------------------------------- helpers
@@ -89,13 +97,6 @@ def _facts(s: Session, row: IncidentRow, parties: list[dict[str, Any]]) -> Incid
                          fatalities=row.fatalities, hazards=tuple(row.hazards or ()),
                          vehicles_movable=row.vehicles_movable, hit_and_run=row.hit_and_run,
                          parties_count=len(vehicles) if vehicles else len(parties), police_flags=tuple(flags))
-
-
-def _available(s: Session) -> Callable[[str], bool]:
-    def ok(unit_id: str) -> bool:
-        u = s.get(UnitRow, unit_id)
-        return u is not None and u.status == "available"
-    return ok
 
 
 def _order_id(incident_id: str, service: str, s: Session) -> str:
@@ -166,7 +167,7 @@ def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str, replaces: dic
                                                                      OrderRow.state == "active"))}
     tried = set(s.scalars(select(OrderRow.unit_id).where(OrderRow.incident_id == incident_id)))
     facts = _facts(s, row, repo.parties_of(s, incident_id))
-    available = _available(s)
+    available = d.available
     try:
         with d._lock:
             plan: DispatchPlan = plan_dispatch(facts, d.units, d.hospitals, d.travel, targets=d.targets,
@@ -191,8 +192,10 @@ def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str, replaces: dic
         if o.service in active:
             continue
         for _attempt in range(5):
-            if book(ctx, row, o, plan.reasons, hospital_name=hospital_name,
-                    replaces=(replaces or {}).get(o.service)):
+            booked = book(ctx, row, o, plan.reasons, hospital_name=hospital_name,
+                          replaces=(replaces or {}).get(o.service))
+            d.status[o.unit_id] = "dispatched"  # booked now, or taken by someone else meanwhile
+            if booked:
                 break
             # taken between the choice and the booking: choose again without it
             tried.add(o.unit_id)

@@ -18,6 +18,7 @@ log = logging.getLogger("accidentlink.worker")
 
 def build_worker_app(group: str, c: Container) -> tuple[faust.App, Any]:
     s = c.settings
+    s.var_dir.mkdir(parents=True, exist_ok=True)
     # tests isolate themselves with a prefix on topics and groups; production has none
     app = make_app(c.topics.name(group), s.bootstrap, str(s.var_dir / f"faust-{c.topics.name(group)}"))
     relay = c.relay(owner=group)

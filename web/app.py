@@ -35,10 +35,14 @@ class Health:
         up = broker_is_up(self.c.settings.bootstrap)
         parts["broker"] = "up" if up else "down"
         names = {g: self.c.topics.name(g) for g in GROUPS}
-        members = consumer_group_members(self.c.settings.bootstrap, list(names.values())) if up else {}
+        try:
+            members = consumer_group_members(self.c.settings.bootstrap, list(names.values())) if up else {}
+        except Exception as e:  # coordinator not ready yet, broker going away: not up, never a 500
+            parts["groups_error"] = type(e).__name__
+            members = {}
         for g in GROUPS:
             parts[f"pipeline:{g}"] = "up" if members.get(names[g], 0) > 0 else "down"
-        ok = all(v == "up" for v in parts.values())
+        ok = all(v == "up" for k, v in parts.items() if k != "groups_error") and "groups_error" not in parts
         self._at, self._last = time.monotonic(), (ok, parts)
         return ok, parts
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, readonly: bool = False) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
@@ -29,8 +29,9 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
-            # Every transaction takes the write lock up front; readers still read concurrently (WAL).
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Every writing transaction takes the write lock up front; readers (their own engine)
+            # take none and see a consistent snapshot (WAL).
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     kw = {"pool_size": pool_size, "max_overflow": 10, "pool_pre_ping": True}
@@ -72,13 +73,16 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_engine = make_engine(url, pool_size=pool_size, readonly=True) if url.startswith("sqlite") else self.engine
+        self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self.sessions() as s:
+        """A read-only session (never takes SQLite's write lock)."""
+        with self.read_sessions() as s:
             yield s
             s.rollback()
 
@@ -92,6 +96,7 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
 
 
 def alembic_config(url: str):  # type: ignore[no-untyped-def]

@@ -97,8 +97,9 @@ def snapshot(session: Session, row: IncidentRow, *, with_timeline: bool = True) 
     orders = session.scalars(select(OrderRow).where(OrderRow.incident_id == row.incident_id)
                              .order_by(OrderRow.issued_at)).all()
     units = {u.unit_id: u for u in session.scalars(select(UnitRow).where(
-        UnitRow.unit_id.in_([o.unit_id for o in orders])))} if orders else {}
-    adm = session.scalars(select(AdmissionRow).where(AdmissionRow.incident_id == row.incident_id)).first()
+        UnitRow.unit_id.in_([o.unit_id for o in orders])))} if orders and with_timeline else {}
+    from hospitals import admission_id_for  # deterministic: no query
+
     out: dict[str, Any] = {
         "incident_id": row.incident_id, "status": row.status, "severity": row.severity,
         "location": {"lat": row.lat, "lon": row.lon, "address": row.address},
@@ -107,7 +108,7 @@ def snapshot(session: Session, row: IncidentRow, *, with_timeline: bool = True) 
         "hit_and_run": row.hit_and_run, "hazards": row.hazards, "plates": row.plates, "sources": row.sources,
         "report_ids": report_ids_of(session, row.incident_id),
         "hospital_id": row.hospital_id, "quick_handling": row.quick_handling,
-        "admission_id": adm.admission_id if adm else None,
+        "admission_id": admission_id_for(row.incident_id, row.hospital_id) if row.hospital_id else None,
         "notes": row.notes or [],
         "orders": [{
             "order_id": o.order_id, "service": o.service, "unit_id": o.unit_id, "distance_m": o.distance_m,
@@ -115,7 +116,7 @@ def snapshot(session: Session, row: IncidentRow, *, with_timeline: bool = True) 
             "status_times": o.status_times or {}, "replaces_order_id": o.replaces_order_id,
             "unit_name": units[o.unit_id].name if o.unit_id in units else None,
         } for o in orders],
-        "units": {u.unit_id: u.status for u in units.values()},
+        "units": {o.unit_id: o.unit_status for o in orders if o.state == "active"},
         "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
         "closed_at": iso(row.closed_at) if row.closed_at else None, "version": row.version,
     }

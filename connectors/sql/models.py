@@ -344,6 +344,9 @@ class ClaimRow(Base):
     plate: Mapped[str] = mapped_column(String(20))
     ci_policy: Mapped[str | None] = mapped_column(String(60))
     party: Mapped[dict[str, Any]]
+    # salted hashes of the party's ID number and phone: duplicate checks without scanning personal data
+    id_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(30))
     kind: Mapped[str] = mapped_column(String(20))  # quick, injury, property
     facts: Mapped[dict[str, Any]]
@@ -358,7 +361,8 @@ class ClaimRow(Base):
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
     __table_args__ = (UniqueConstraint("incident_id", "plate", name="uq_claims_incident_plate"),
-                      Index("ix_claims_insurer_opened", "insurer", "opened_at"))
+                      Index("ix_claims_insurer_opened", "insurer", "opened_at"),
+                      Index("ix_claims_plate_opened", "plate", "opened_at"))
 
 
 class QuickCaseRow(Base):

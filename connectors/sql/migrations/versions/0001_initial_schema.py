@@ -4,7 +4,7 @@ The audit log is append-only: triggers refuse UPDATE and DELETE on both SQLite a
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:56:45.626759
+Create Date: 2026-11-23 10:14:24.612324
 """
 from __future__ import annotations
 
@@ -219,6 +219,8 @@ def upgrade() -> None:
     sa.Column('plate', sa.String(length=20), nullable=False),
     sa.Column('ci_policy', sa.String(length=60), nullable=True),
     sa.Column('party', sa.JSON(), nullable=False),
+    sa.Column('id_hash', sa.String(length=64), nullable=True),
+    sa.Column('phone_hash', sa.String(length=64), nullable=True),
     sa.Column('status', sa.String(length=30), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('facts', sa.JSON(), nullable=False),
@@ -237,9 +239,12 @@ def upgrade() -> None:
     sa.UniqueConstraint('incident_id', 'plate', name='uq_claims_incident_plate')
     )
     with op.batch_alter_table('claims', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_claims_id_hash'), ['id_hash'], unique=False)
         batch_op.create_index(batch_op.f('ix_claims_incident_id'), ['incident_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_claims_insurer'), ['insurer'], unique=False)
         batch_op.create_index('ix_claims_insurer_opened', ['insurer', 'opened_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_claims_phone_hash'), ['phone_hash'], unique=False)
+        batch_op.create_index('ix_claims_plate_opened', ['plate', 'opened_at'], unique=False)
 
     op.create_table('fund_cases',
     sa.Column('case_id', sa.String(length=60), nullable=False),
@@ -430,9 +435,12 @@ def downgrade() -> None:
 
     op.drop_table('fund_cases')
     with op.batch_alter_table('claims', schema=None) as batch_op:
+        batch_op.drop_index('ix_claims_plate_opened')
+        batch_op.drop_index(batch_op.f('ix_claims_phone_hash'))
         batch_op.drop_index('ix_claims_insurer_opened')
         batch_op.drop_index(batch_op.f('ix_claims_insurer'))
         batch_op.drop_index(batch_op.f('ix_claims_incident_id'))
+        batch_op.drop_index(batch_op.f('ix_claims_id_hash'))
 
     op.drop_table('claims')
     with op.batch_alter_table('admissions', schema=None) as batch_op:

@@ -1,0 +1,503 @@
+// The joint 122/120 dispatcher desk: open incidents by severity with timers, the map, units, the live feed.
+import { t, lang } from "./i18n.js";
+import {
+  api, errorText, esc, safeText, fmtTime, fmtAge, fmtDuration, fmtKm, fmtFen, parseTime, cstHour, toast, askForm,
+  debounce, $, $$,
+} from "./util.js";
+import { LiveFeed } from "./feed.js";
+import { RegionMap, loadGeo, SEV_COLOR, SVC_COLOR } from "./map.js";
+
+// Response-time targets (dispatch/rules/targets.json; domain.md §5), used for the countdowns shown here.
+const TARGETS = { ack_s: 60, ambulance_out_s: 180, ambulance_response_s: 900, police_day_s: 300, police_night_s: 600 };
+const SEV_RANK = { major: 0, death: 1, injury: 2, property: 3 };
+const STATUS_ORDER = ["dispatched", "acknowledged", "en_route", "on_scene", "transporting", "at_hospital"];
+const NEXT = { acknowledged: "en_route", en_route: "on_scene", on_scene: "transporting", transporting: "at_hospital", at_hospital: "available" };
+const NEXT_122 = { acknowledged: "en_route", en_route: "on_scene", on_scene: "available" };
+const BUSY = new Set(STATUS_ORDER);
+
+/** The next response-time step of an active order and when it is due (ms), or null. */
+export function nextDue(order, inc) {
+  if (order.state !== "active") return null;
+  const issued = parseTime(order.issued_at);
+  const first = parseTime(inc.first_reported_at) ?? issued;
+  const st = order.unit_status;
+  if (st === "dispatched") return { step: "ack", due: issued + TARGETS.ack_s * 1000 };
+  if (order.service === "120" && st === "acknowledged") return { step: "out", due: issued + TARGETS.ambulance_out_s * 1000 };
+  if (st === "acknowledged" || st === "en_route") {
+    if (order.service === "120") return { step: "on_scene", due: Math.min(first, issued) + TARGETS.ambulance_response_s * 1000 };
+    const hr = cstHour(issued);
+    const night = hr >= 22 || hr < 6;
+    return { step: "on_scene", due: issued + (night ? TARGETS.police_night_s : TARGETS.police_day_s) * 1000 };
+  }
+  return null;
+}
+
+export function mountDispatcher(root, shell) {
+  const S = {
+    incidents: new Map(), units: new Map(), details: new Map(), selected: null, filter: "open", tab: "detail",
+    unitSvc: "", unitStatus: "busy", flash: new Map(), map: null, feed: null, timers: [], alive: true,
+  };
+
+  root.innerHTML = `
+  <div class="desk desk-dispatch" data-testid="desk-dispatcher">
+    <section class="kpis" id="kpis" aria-label="KPI"></section>
+    <aside class="pane pane-list">
+      <div class="pane-head">
+        <h2 id="list-title"></h2>
+        <div class="seg" role="tablist" id="inc-filter"></div>
+      </div>
+      <div id="inc-list" class="inc-list" data-testid="incident-list"></div>
+    </aside>
+    <section class="pane pane-map">
+      <svg id="map" class="map" role="img" aria-label="map" data-testid="map"></svg>
+      <div class="map-tools" id="map-tools"></div>
+      <div class="map-legend" id="map-legend"></div>
+    </section>
+    <aside class="pane pane-side">
+      <div class="tabs" role="tablist" id="side-tabs"></div>
+      <div id="side-body" class="side-body"></div>
+    </aside>
+  </div>`;
+
+  // ---------------------------------------------------------------- data loading
+  async function loadIncidents() {
+    const list = await api("GET", "/api/incidents?limit=300");
+    const seen = new Set();
+    for (const i of list) { seen.add(i.incident_id); upsert(i, false); }
+    renderAll();
+  }
+
+  async function loadUnits() {
+    const list = await api("GET", "/api/units?limit=5000");
+    S.units = new Map(list.map((u) => [u.unit_id, u]));
+    renderKpis(); renderMap(); if (S.tab === "units") renderSide();
+  }
+  const loadUnitsSoon = debounce(() => loadUnits().catch(() => {}), 400);
+
+  async function loadDetail(id) {
+    try {
+      const d = await api("GET", `/api/incidents/${encodeURIComponent(id)}`);
+      S.details.set(id, d);
+      upsert(d, false);
+      if (S.selected === id) { renderSide(); renderMap(); }
+      renderList();
+    } catch (e) {
+      if (S.selected === id) toast(errorText(e), "error");
+    }
+  }
+  const detailSoon = new Map();
+  function loadDetailSoon(id) {
+    clearTimeout(detailSoon.get(id));
+    detailSoon.set(id, setTimeout(() => loadDetail(id), 300));
+  }
+
+  function upsert(snapshot, fromFeed) {
+    const old = S.incidents.get(snapshot.incident_id);
+    if (old && old.version > snapshot.version) return;  // an older snapshot arriving late
+    const merged = { ...old, ...snapshot };
+    if (!snapshot.timeline && old && old.timeline) merged.timeline = old.timeline;
+    S.incidents.set(snapshot.incident_id, merged);
+    if (fromFeed && !old) S.flash.set(snapshot.incident_id, Date.now());
+  }
+
+  // ---------------------------------------------------------------- live feed
+  function onFeed({ event, data }) {
+    if (event !== "incident" || !data || !data.incident) return;
+    upsert(data.incident, true);
+    if (data.unit_id && S.units.has(data.unit_id) && data.unit_status) {
+      const u = S.units.get(data.unit_id);
+      S.units.set(data.unit_id, { ...u, status: data.unit_status, incident_id: data.unit_status === "available" ? null : data.incident_id });
+    }
+    if (["unit_assigned", "unit_status", "closed", "reassigned", "escalated"].includes(data.change)) loadUnitsSoon();
+    if (S.selected === data.incident_id) loadDetailSoon(data.incident_id);
+    if (data.change === "created" && !S.selected && S.filter !== "closed") return select(data.incident_id, false);
+    renderKpis(); renderList(); renderMap();
+    if (S.tab === "units" || S.selected === data.incident_id) renderSide(); else renderSideTabs();
+  }
+
+  S.feed = new LiveFeed({
+    url: "/api/incidents/stream", token: shell.token, onEvent: onFeed,
+    onState: (state, info) => shell.setConn(state, info),
+    onOpen: () => { loadIncidents().catch(() => {}); loadUnits().catch(() => {}); },
+  }).start();
+
+  // ---------------------------------------------------------------- rendering
+  function visibleIncidents() {
+    const all = [...S.incidents.values()];
+    const list = S.filter === "all" ? all : all.filter((i) => i.status === S.filter);
+    list.sort((a, b) => (SEV_RANK[a.severity] ?? 9) - (SEV_RANK[b.severity] ?? 9)
+      || (parseTime(b.first_reported_at) ?? 0) - (parseTime(a.first_reported_at) ?? 0));
+    return list;
+  }
+
+  function renderKpis() {
+    const open = [...S.incidents.values()].filter((i) => i.status === "open");
+    const now = Date.now();
+    let pending = 0, overdue = 0;
+    for (const i of open) for (const o of i.orders || []) {
+      if (o.state === "active" && o.unit_status === "dispatched") pending++;
+      const d = nextDue(o, i);
+      if (d && now > d.due) overdue++;
+    }
+    const units = [...S.units.values()];
+    const free = (svc) => units.filter((u) => u.service === svc && u.status === "available").length;
+    const total = (svc) => units.filter((u) => u.service === svc).length;
+    const k = (cls, label, value, extra = "") => `<div class="kpi ${cls}"><div class="kpi-value">${value}</div><div class="kpi-label">${esc(label)}${extra}</div></div>`;
+    $("#kpis", root).innerHTML =
+      k("kpi-open", t("kpi.open"), open.length)
+      + k("kpi-death", t("kpi.death"), open.filter((i) => i.severity === "death" || i.severity === "major").length)
+      + k("kpi-injury", t("kpi.injury"), open.filter((i) => i.severity === "injury").length)
+      + k("kpi-pending", t("kpi.pending"), pending)
+      + k(`kpi-overdue${overdue ? " alert" : ""}`, t("kpi.overdue"), `<span data-kpi-overdue>${overdue}</span>`)
+      + k("kpi-police", t("kpi.police"), `${free("122")}<small>/${total("122")}</small>`)
+      + k("kpi-amb", t("kpi.ambulance"), `${free("120")}<small>/${total("120")}</small>`);
+  }
+
+  function sevBadge(sev) {
+    return `<span class="sev sev-${esc(sev)}" data-sev="${esc(sev)}">${esc(t("sev." + sev))}</span>`;
+  }
+
+  function hazardChips(i) {
+    const chips = [];
+    if (i.fatalities) chips.push(`<span class="chip chip-dark">${esc(t("inc.fatalities", { n: i.fatalities }))}</span>`);
+    if (i.injured) chips.push(`<span class="chip chip-warn">${esc(t("inc.injured", { n: i.injured }))}</span>`);
+    for (const hz of i.hazards || []) chips.push(`<span class="chip chip-red">${esc(t("inc." + hz))}</span>`);
+    if (i.hit_and_run) chips.push(`<span class="chip chip-red">${esc(t("inc.hit_and_run"))}</span>`);
+    if (i.quick_handling) chips.push(`<span class="chip chip-blue">${esc(t("inc.quick"))}</span>`);
+    return chips.join("");
+  }
+
+  function place(i) {
+    return i.location.address || t("inc.noaddr", { lat: i.location.lat.toFixed(4), lon: i.location.lon.toFixed(4) });
+  }
+
+  function renderList() {
+    const list = visibleIncidents();
+    $("#list-title", root).textContent = t("inc.list");
+    const counts = { open: 0, closed: 0, all: S.incidents.size };
+    for (const i of S.incidents.values()) counts[i.status] = (counts[i.status] || 0) + 1;
+    $("#inc-filter", root).innerHTML = ["open", "closed", "all"].map((f) =>
+      `<button role="tab" class="seg-btn${S.filter === f ? " on" : ""}" data-filter="${f}" aria-selected="${S.filter === f}">${esc(t("inc." + f))}<span class="count">${counts[f] || 0}</span></button>`).join("");
+    const box = $("#inc-list", root);
+    if (!list.length) {
+      box.innerHTML = `<div class="empty"><div class="empty-icon">◎</div><p>${esc(t("inc.none"))}</p><p class="muted">${esc(t("inc.none.hint"))}</p></div>`;
+      return;
+    }
+    let html = "", group = null;
+    const now = Date.now();
+    for (const i of list) {
+      if (i.severity !== group) {
+        group = i.severity;
+        html += `<div class="group-head"><span class="dot" style="background:${SEV_COLOR[group]}"></span>${esc(t("sev.group." + group))}</div>`;
+      }
+      const dues = (i.orders || []).map((o) => nextDue(o, i)).filter(Boolean).map((d) => d.due);
+      const isNew = S.flash.has(i.incident_id) && now - S.flash.get(i.incident_id) < 15000;
+      const units = (i.orders || []).filter((o) => o.state === "active").map((o) =>
+        `<span class="unit-chip svc-${o.service}" title="${esc(o.unit_name || o.unit_id)}"><i></i>${esc(t("svc.short." + o.service))} · ${esc(t("ust." + o.unit_status))}</span>`).join("");
+      html += `<article class="inc-card sevb-${esc(i.severity)}${i.incident_id === S.selected ? " selected" : ""}${isNew ? " is-new" : ""}${i.status === "closed" ? " closed" : ""}"
+          data-incident="${esc(i.incident_id)}" data-testid="incident-card" tabindex="0">
+        <div class="inc-row">
+          ${sevBadge(i.severity)}
+          <span class="inc-addr">${esc(safeText(place(i)))}</span>
+          ${isNew ? `<span class="new-badge">${esc(t("inc.new"))}</span>` : ""}
+        </div>
+        <div class="inc-row small">
+          <span class="mono">${esc(i.incident_id)}</span>
+          <span class="age" data-since="${parseTime(i.first_reported_at)}" data-fmt="age" title="${esc(t("inc.first"))} ${esc(fmtTime(i.first_reported_at))}">${esc(fmtAge((now - parseTime(i.first_reported_at)) / 1000))}</span>
+        </div>
+        <div class="inc-row chips">${hazardChips(i)}<span class="chip">${esc(t("inc.reports", { n: (i.report_ids || []).length }))}</span>
+          <span class="chip chip-late" data-dues="${dues.join(",")}" hidden></span></div>
+        ${units ? `<div class="inc-row units">${units}</div>` : ""}
+      </article>`;
+    }
+    box.innerHTML = html;
+    tick();
+  }
+
+  function renderMap() {
+    if (!S.map) return;
+    S.map.units = [...S.units.values()];
+    S.map.incidents = S.filter === "closed" ? visibleIncidents() : [...S.incidents.values()].filter((i) => i.status === "open" || i.incident_id === S.selected);
+    S.map.selected = S.selected;
+    S.map.renderDynamic();
+  }
+
+  function renderSideTabs() {
+    const busy = [...S.units.values()].filter((u) => BUSY.has(u.status)).length;
+    $("#side-tabs", root).innerHTML = ["detail", "units"].map((k) =>
+      `<button role="tab" class="tab${S.tab === k ? " on" : ""}" data-tab="${k}" aria-selected="${S.tab === k}">${esc(t("tab." + k))}${k === "units" ? `<span class="count">${busy}/${S.units.size}</span>` : ""}</button>`).join("");
+  }
+
+  function renderSide() {
+    renderSideTabs();
+    const body = $("#side-body", root);
+    if (S.tab === "units") { body.innerHTML = unitsHtml(); tick(); return; }
+    if (!S.selected) {
+      body.innerHTML = `<div class="empty"><div class="empty-icon">⌖</div><p>${esc(t("inc.select"))}</p></div>`;
+      return;
+    }
+    const i = S.details.get(S.selected) ? { ...S.details.get(S.selected), ...S.incidents.get(S.selected) } : S.incidents.get(S.selected);
+    if (!i) { body.innerHTML = `<div class="empty">${esc(t("inc.loading"))}</div>`; return; }
+    const detail = S.details.get(S.selected);
+    const timeline = (detail && detail.timeline) || i.timeline || [];
+    const hosp = i.hospital_id && shell.geo && shell.geo.hospitals.find((x) => x.hospital_id === i.hospital_id);
+    const now = Date.now();
+    const orders = (i.orders || []).slice().sort((a, b) => (a.state === "active" ? 0 : 1) - (b.state === "active" ? 0 : 1));
+    const open = i.status === "open";
+    body.innerHTML = `
+      <div class="detail" data-testid="incident-detail" data-incident="${esc(i.incident_id)}">
+        <div class="detail-head" style="border-color:${SEV_COLOR[i.severity]}">
+          <div class="inc-row">${sevBadge(i.severity)} <span class="status-pill st-${esc(i.status)}">${esc(t("inc." + i.status))}</span>
+            <span class="mono muted">${esc(i.incident_id)}</span></div>
+          <h3>${esc(safeText(place(i)))}</h3>
+          <div class="inc-row chips">${hazardChips(i)}<span class="chip">${esc(i.vehicles_movable ? t("inc.movable") : t("inc.unmovable"))}</span></div>
+        </div>
+        <dl class="facts">
+          <div><dt>${esc(t("inc.age"))}</dt><dd class="big" data-since="${parseTime(i.first_reported_at)}" data-fmt="dur">${esc(fmtDuration((now - parseTime(i.first_reported_at)) / 1000))}</dd></div>
+          <div><dt>${esc(t("inc.first"))}</dt><dd>${esc(fmtTime(i.first_reported_at))}</dd></div>
+          <div><dt>${esc(t("inc.last"))}</dt><dd>${esc(fmtTime(i.last_reported_at))}</dd></div>
+          <div><dt>${esc(t("inc.sources"))}</dt><dd>${(i.sources || []).map((s) => `<span class="chip">${esc(s)}</span>`).join(" ")} <span class="muted">${esc(t("inc.reports", { n: (i.report_ids || []).length }))}</span></dd></div>
+          <div><dt>${esc(t("inc.plates"))}</dt><dd>${(i.plates || []).map((p) => `<span class="plate">${esc(p)}</span>`).join(" ") || "—"}</dd></div>
+          <div><dt>${esc(t("inc.hospital"))}</dt><dd>${hosp ? esc(hosp.name) : esc(i.hospital_id || "—")}${i.admission_id ? ` <span class="muted mono">${esc(i.admission_id)}</span>` : ""}</dd></div>
+          ${i.closed_at ? `<div><dt>${esc(t("inc.closed_at"))}</dt><dd>${esc(fmtTime(i.closed_at))}</dd></div>` : ""}
+        </dl>
+        <section class="block">
+          <div class="block-head"><h4>${esc(t("inc.orders"))}</h4>
+            <div class="btn-row">
+              ${open ? `<button class="btn btn-sm" data-act="reassign" data-svc="122">${esc(t("act.reassign", { svc: "122" }))}</button>
+              <button class="btn btn-sm" data-act="reassign" data-svc="120">${esc(t("act.reassign", { svc: "120" }))}</button>
+              <button class="btn btn-sm btn-danger" data-act="close" data-testid="close-incident">${esc(t("act.close"))}</button>` : ""}
+            </div></div>
+          ${orders.length ? `<table class="tbl orders" data-testid="orders">
+            <thead><tr><th>${esc(t("col.unit"))}</th><th>${esc(t("col.status"))}</th><th>${esc(t("col.elapsed"))}</th><th>${esc(t("col.next"))}</th><th></th></tr></thead>
+            <tbody>${orders.map((o) => orderRow(o, i)).join("")}</tbody></table>` : `<p class="muted pad">${esc(t("inc.no_orders"))}</p>`}
+        </section>
+        ${(i.notes || []).length ? `<section class="block"><h4>${esc(t("inc.notes"))}</h4><ul class="notes">${i.notes.map((n) =>
+          `<li><span class="mono muted">${esc(fmtTime(n.at))}</span> <b>${esc(t("tl." + n.kind))}</b> ${esc(safeText(n.text || ""))}</li>`).join("")}</ul></section>` : ""}
+        <section class="block">
+          <h4>${esc(t("inc.timeline"))}</h4>
+          <ol class="timeline" data-testid="timeline">${timeline.slice().reverse().map(timelineItem).join("") || `<li class="muted">${esc(t("inc.loading"))}</li>`}</ol>
+        </section>
+      </div>`;
+    tick();
+  }
+
+  function orderRow(o, inc) {
+    const active = o.state === "active";
+    const d = nextDue(o, inc);
+    const unit = S.units.get(o.unit_id);
+    const nextMap = o.service === "122" ? NEXT_122 : NEXT;
+    const nxt = nextMap[o.unit_status];
+    let actions = "";
+    if (active && inc.status === "open") {
+      if (o.unit_status === "dispatched")
+        actions = `<button class="btn btn-sm btn-primary" data-act="ack" data-unit="${esc(o.unit_id)}" data-testid="ack-${esc(o.unit_id)}" title="${esc(t("act.ack.title"))}">${esc(t("act.ack"))}</button>`;
+      else if (nxt)
+        actions = `<button class="btn btn-sm" data-act="status" data-status="${nxt}" data-unit="${esc(o.unit_id)}" title="${esc(t("act.next.title"))}">${esc(t("act.next", { status: t("ust." + nxt) }))}</button>`;
+    }
+    const status = active ? o.unit_status : o.state;
+    const statusLabel = active ? t("ust." + o.unit_status) : t("ord." + o.state);
+    return `<tr class="${active ? "" : "inactive"}" data-order="${esc(o.order_id)}" data-unit-row="${esc(o.unit_id)}">
+      <td><div class="unit-name"><i class="svc-dot svc-${o.service}"></i>${esc(o.unit_name || (unit && unit.name) || o.unit_id)}</div>
+        <div class="muted small">${esc(t("svc." + o.service))} · ${esc(fmtKm(o.distance_m))} · ${esc(t("col.eta"))} ${esc(fmtDuration(o.eta_s))}</div></td>
+      <td><span class="ustat ust-${esc(status)}" data-testid="unit-status-${esc(o.unit_id)}">${esc(statusLabel)}</span></td>
+      <td class="mono">${active ? `<span data-since="${parseTime(o.issued_at)}" data-fmt="dur"></span>` : esc(fmtTime(o.issued_at, { seconds: false }))}</td>
+      <td>${d ? `<span class="due" data-due="${d.due}" data-step="${d.step}"></span>` : `<span class="muted">${esc(t("due.done"))}</span>`}</td>
+      <td class="right">${actions}</td></tr>`;
+  }
+
+  function timelineItem(e) {
+    const bits = [];
+    if (e.unit_name || e.unit_id) bits.push(esc(e.unit_name || e.unit_id));
+    if (e.service) bits.push(esc(t("svc." + e.service)));
+    if (e.status) bits.push(`<span class="ustat ust-${esc(e.status)}">${esc(t("ust." + e.status))}</span>`);
+    if (e.hospital_name) bits.push(esc(e.hospital_name));
+    if (e.distance_m !== undefined && e.distance_m !== null) bits.push(esc(fmtKm(e.distance_m)));
+    if (e.source) bits.push(`${esc(e.source)} · ${esc(e.report_id || "")}`);
+    if (e.amount_fen !== undefined) bits.push(`${esc(fmtFen(e.amount_fen))}`);
+    if (e.insurer_fen !== undefined) bits.push(`${esc(t("hosp.insurer"))} ${esc(fmtFen(e.insurer_fen))}`);
+    if (e.fund_fen !== undefined) bits.push(`${esc(t("hosp.fund"))} ${esc(fmtFen(e.fund_fen))}`);
+    if (e.claim_id) bits.push(`${esc(e.insurer || "")} ${esc(e.claim_id)}`);
+    if (e.case_id) bits.push(esc(e.case_id));
+    const text = e.text || e.reason || e.why || "";
+    const label = t("tl." + e.kind);
+    return `<li class="tl tl-${esc(e.kind)}"><span class="tl-time mono">${esc(fmtTime(e.at))}</span>
+      <span class="tl-body"><b>${esc(label === "tl." + e.kind ? e.kind : label)}</b> ${bits.join(" · ")}${text ? `<div class="muted small">${esc(safeText(text))}</div>` : ""}</span></li>`;
+  }
+
+  function unitsHtml() {
+    const all = [...S.units.values()];
+    const list = all.filter((u) => (!S.unitSvc || u.service === S.unitSvc)
+      && (S.unitStatus === "" || (S.unitStatus === "busy" ? BUSY.has(u.status) : u.status === S.unitStatus)))
+      .sort((a, b) => (BUSY.has(b.status) - BUSY.has(a.status)) || a.unit_id.localeCompare(b.unit_id));
+    const counts = {};
+    for (const u of all) counts[u.status] = (counts[u.status] || 0) + 1;
+    const statusOpts = [["busy", t("units.busy")], ["", t("units.all")], ...["available", ...STATUS_ORDER, "out_of_service"].map((s) => [s, `${t("ust." + s)} (${counts[s] || 0})`])];
+    const now = Date.now();
+    return `<div class="units-pane" data-testid="units">
+      <div class="filters">
+        <div class="seg">${[["", t("units.all")], ["122", t("svc.122")], ["120", t("svc.120")]].map(([v, l]) =>
+          `<button class="seg-btn${S.unitSvc === v ? " on" : ""}" data-usvc="${v}">${esc(l)}</button>`).join("")}</div>
+        <select id="ustatus" aria-label="status">${statusOpts.map(([v, l]) => `<option value="${v}"${S.unitStatus === v ? " selected" : ""}>${esc(l)}</option>`).join("")}</select>
+        <span class="muted small">${esc(t("units.count", { n: list.length }))}</span>
+      </div>
+      ${list.length ? `<table class="tbl units-tbl"><thead><tr><th>${esc(t("col.unit"))}</th><th>${esc(t("col.status"))}</th><th>${esc(t("col.since"))}</th><th></th></tr></thead><tbody>
+      ${list.slice(0, 400).map((u) => {
+        const nxt = (u.service === "122" ? NEXT_122 : NEXT)[u.status];
+        const act = u.status === "dispatched"
+          ? `<button class="btn btn-sm btn-primary" data-act="ack" data-unit="${esc(u.unit_id)}">${esc(t("act.ack"))}</button>`
+          : nxt && u.incident_id ? `<button class="btn btn-sm" data-act="status" data-status="${nxt}" data-unit="${esc(u.unit_id)}">${esc(t("act.next", { status: t("ust." + nxt) }))}</button>` : "";
+        return `<tr data-unit-row="${esc(u.unit_id)}"><td><div class="unit-name"><i class="svc-dot svc-${u.service}"></i>${esc(u.name)}</div>
+          <div class="muted small mono">${esc(u.unit_id)}${u.incident_id ? ` · <a href="#" data-goto="${esc(u.incident_id)}">${esc(u.incident_id)}</a>` : ""}</div></td>
+          <td><span class="ustat ust-${esc(u.status)}">${esc(t("ust." + u.status))}</span></td>
+          <td class="mono small"><span data-since="${parseTime(u.status_at)}" data-fmt="age">${esc(fmtAge((now - parseTime(u.status_at)) / 1000))}</span></td>
+          <td class="right">${act}</td></tr>`;
+      }).join("")}</tbody></table>` : `<div class="empty">${esc(t("units.none"))}</div>`}
+    </div>`;
+  }
+
+  function renderMapChrome() {
+    $("#map-tools", root).innerHTML = `
+      <div class="seg">${["all", "liaocheng", "zibo"].map((v) => `<button class="seg-btn" data-view="${v}">${esc(t("map." + v))}</button>`).join("")}</div>
+      <div class="seg"><button class="seg-btn" data-zoom="1.5" title="${esc(t("map.zoomin"))}">＋</button><button class="seg-btn" data-zoom="0.67" title="${esc(t("map.zoomout"))}">－</button></div>`;
+    $("#map-legend", root).innerHTML = `
+      <div class="legend-row"><svg width="14" height="16"><path d="M7,15 L1,6 A6,6 0 1 1 13,6 Z" fill="${SEV_COLOR.injury}"/></svg>${esc(t("map.incident"))}</div>
+      <div class="legend-row"><i class="lg-dot" style="border-color:${SVC_COLOR["122"]};background:${SVC_COLOR["122"]}"></i><i class="lg-dot" style="border-color:${SVC_COLOR["122"]}"></i>${esc(t("map.police"))}</div>
+      <div class="legend-row"><i class="lg-dot" style="border-color:${SVC_COLOR["120"]};background:${SVC_COLOR["120"]}"></i><i class="lg-dot" style="border-color:${SVC_COLOR["120"]}"></i>${esc(t("map.ambulance"))}</div>
+      <div class="legend-row"><i class="lg-hosp">+</i>${esc(t("map.hospital"))}</div>
+      <div class="legend-note">${esc(t("map.note"))}</div>`;
+  }
+
+  function renderAll() {
+    renderKpis(); renderList(); renderMap(); renderSide();
+  }
+
+  // ---------------------------------------------------------------- timers (every second, no re-render)
+  function tick() {
+    const now = Date.now();
+    for (const el of $$("[data-since]", root)) {
+      const since = Number(el.dataset.since);
+      if (!since) continue;
+      const sec = (now - since) / 1000;
+      el.textContent = el.dataset.fmt === "age" ? fmtAge(sec) : fmtDuration(sec);
+    }
+    for (const el of $$("[data-due]", root)) {
+      const left = (Number(el.dataset.due) - now) / 1000;
+      const step = t("step." + el.dataset.step);
+      el.textContent = left >= 0 ? t("due.left", { step, t: fmtDuration(left) }) : t("due.late", { step, t: fmtDuration(-left) });
+      el.classList.toggle("late", left < 0);
+      el.classList.toggle("soon", left >= 0 && left < 30);
+    }
+    for (const el of $$("[data-dues]", root)) {
+      const n = el.dataset.dues ? el.dataset.dues.split(",").filter((d) => Number(d) < now).length : 0;
+      el.hidden = n === 0;
+      el.textContent = `⚠ ${t("inc.overdue", { n })}`;
+      el.closest(".inc-card")?.classList.toggle("has-late", n > 0);
+    }
+  }
+  S.timers.push(setInterval(tick, 1000));
+  S.timers.push(setInterval(() => { renderKpis(); if (S.flash.size) renderList(); }, 5000));
+  S.timers.push(setInterval(() => { loadUnits().catch(() => {}); }, 30000));
+  S.timers.push(setInterval(() => { if (S.selected) loadDetail(S.selected); }, 20000));
+
+  // ---------------------------------------------------------------- actions
+  function select(id, focusMap = true) {
+    S.selected = id;
+    S.tab = "detail";
+    renderList(); renderSide(); renderMap();
+    const i = S.incidents.get(id);
+    if (i && focusMap && S.map) S.map.focus(i.location.lon, i.location.lat, 350);
+    loadDetail(id);
+  }
+
+  async function setStatus(unitId, status, btn) {
+    if (btn) btn.disabled = true;
+    try {
+      const out = await api("POST", `/api/units/${encodeURIComponent(unitId)}/status`, { status, note: "dashboard" });
+      const u = S.units.get(unitId);
+      if (u) S.units.set(unitId, { ...u, status: out.status });
+      for (const i of S.incidents.values()) for (const o of i.orders || []) if (o.unit_id === unitId && o.state === "active") o.unit_status = out.status;
+      for (const d of S.details.values()) for (const o of d.orders || []) if (o.unit_id === unitId && o.state === "active") o.unit_status = out.status;
+      const name = (u && u.name) || unitId;
+      toast(status === "acknowledged" ? t("ok.ack", { unit: name }) : t("ok.status", { unit: name, status: t("ust." + out.status) }), "ok");
+      renderAll();
+      if (S.selected) loadDetailSoon(S.selected);
+      loadUnitsSoon();
+    } catch (e) {
+      toast(errorText(e), "error");
+      if (btn) btn.disabled = false;
+    }
+  }
+
+  async function reassign(svc) {
+    const v = await askForm({ title: t("dlg.reassign", { svc }), note: t("dlg.reassign.note"), submit: t("act.reassign", { svc }),
+      fields: [{ name: "reason", label: t("dlg.reason"), type: "textarea", required: false }] });
+    if (!v) return;
+    try {
+      await api("POST", `/api/incidents/${encodeURIComponent(S.selected)}/reassign`, { service: svc, reason: v.reason });
+      toast(t("ok.reassign"), "ok");
+      loadDetail(S.selected); loadUnitsSoon();
+    } catch (e) { toast(errorText(e), "error"); }
+  }
+
+  async function closeIncident() {
+    const id = S.selected;
+    const v = await askForm({ title: t("dlg.close", { id }), note: t("dlg.close.note"), submit: t("act.close"), danger: true,
+      fields: [{ name: "reason", label: t("dlg.reason"), type: "textarea", required: true },
+               { name: "police_classification", label: t("dlg.classification"), type: "select", value: "",
+                 options: [["", t("cls.none")], ...["property", "injury", "death", "not_an_accident", "duplicate"].map((c) => [c, t("cls." + c)])] }] });
+    if (!v) return;
+    try {
+      const body = { reason: v.reason };
+      if (v.police_classification) body.police_classification = v.police_classification;
+      const out = await api("POST", `/api/incidents/${encodeURIComponent(id)}/close`, body);
+      upsert(out, false); S.details.set(id, out);
+      toast(t("ok.close"), "ok");
+      renderAll(); loadUnitsSoon();
+    } catch (e) { toast(errorText(e), "error"); }
+  }
+
+  root.addEventListener("click", (ev) => {
+    const el = ev.target.closest("[data-incident],[data-filter],[data-tab],[data-act],[data-usvc],[data-goto],[data-view],[data-zoom]");
+    if (!el || !root.contains(el)) return;
+    if (el.dataset.act === "ack") return setStatus(el.dataset.unit, "acknowledged", el);
+    if (el.dataset.act === "status") return setStatus(el.dataset.unit, el.dataset.status, el);
+    if (el.dataset.act === "reassign") return reassign(el.dataset.svc);
+    if (el.dataset.act === "close") return closeIncident();
+    if (el.dataset.filter) { S.filter = el.dataset.filter; renderList(); renderMap(); return; }
+    if (el.dataset.tab) { S.tab = el.dataset.tab; renderSide(); return; }
+    if (el.dataset.usvc !== undefined) { S.unitSvc = el.dataset.usvc; renderSide(); return; }
+    if (el.dataset.goto) { ev.preventDefault(); return select(el.dataset.goto); }
+    if (el.dataset.view && S.map) return S.map.fit(shell.geo.views[el.dataset.view]);
+    if (el.dataset.zoom && S.map) return S.map.zoom(Number(el.dataset.zoom));
+    if (el.dataset.incident && el.classList.contains("inc-card")) return select(el.dataset.incident);
+  });
+  root.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && ev.target.classList.contains("inc-card")) select(ev.target.dataset.incident);
+  });
+  root.addEventListener("change", (ev) => {
+    if (ev.target.id === "ustatus") { S.unitStatus = ev.target.value; renderSide(); }
+  });
+
+  // ---------------------------------------------------------------- start
+  renderMapChrome();
+  renderAll();
+  loadGeo().then((geo) => {
+    if (!S.alive) return;
+    shell.geo = geo;
+    S.map = new RegionMap($("#map", root), geo, { onSelect: (id) => select(id, false) });
+    renderMap(); renderSide();
+  }).catch((e) => toast(`${t("err.load")}: map ${e.message}`, "error"));
+  loadIncidents().catch((e) => toast(`${t("err.load")}: ${errorText(e)}`, "error"));
+  loadUnits().catch((e) => toast(`${t("err.load")}: ${errorText(e)}`, "error"));
+
+  return {
+    rerender() { renderMapChrome(); renderAll(); if (S.map) S.map.renderAll(); },
+    unmount() {
+      S.alive = false;
+      S.feed.stop();
+      S.timers.forEach(clearInterval);
+      root.innerHTML = "";
+    },
+  };
+}

@@ -1,0 +1,261 @@
+// The dispatcher's map: inline SVG from shipped geographic data (no tiles, no network).
+// Equirectangular projection scaled by cos(latitude); pan by dragging, zoom with the wheel or buttons.
+import { t, lang } from "./i18n.js";
+import { esc } from "./util.js";
+
+const KX = Math.cos((36.6 * Math.PI) / 180);
+const NS = "http://www.w3.org/2000/svg";
+
+export const SEV_COLOR = { major: "#7f1d1d", death: "#b91c1c", injury: "#ea580c", property: "#64748b" };
+export const SVC_COLOR = { "122": "#1d4ed8", "120": "#059669" };
+const BUSY = new Set(["dispatched", "acknowledged", "en_route", "on_scene", "transporting", "at_hospital"]);
+
+let geoPromise = null;
+export function loadGeo() {
+  if (!geoPromise) geoPromise = fetch("/static/geo/region.json").then((r) => {
+    if (!r.ok) throw new Error(`geo ${r.status}`);
+    return r.json();
+  });
+  return geoPromise;
+}
+
+export class RegionMap {
+  constructor(svg, geo, { onSelect } = {}) {
+    this.svg = svg;
+    this.geo = geo;
+    this.onSelect = onSelect || (() => {});
+    this.incidents = [];
+    this.units = [];
+    this.selected = null;
+    this.selectedDetail = null;
+    this.cx = 0; this.cy = 0; this.s = 1;
+    this.W = 800; this.H = 500;
+    this.layers = {};
+    for (const name of ["bg", "grid", "base", "links", "hosp", "units", "inc", "labels"]) {
+      const g = document.createElementNS(NS, "g");
+      g.setAttribute("class", `layer-${name}`);
+      svg.append(g);
+      this.layers[name] = g;
+    }
+    this._bind();
+    this._resize();
+    this.fit(geo.views.all);
+    new ResizeObserver(() => { this._resize(); this.renderAll(); }).observe(svg);
+  }
+
+  // ---------------------------------------------------------------- projection
+  px(lon, lat) { return [(lon * KX - this.cx) * this.s + this.W / 2, (-lat - this.cy) * this.s + this.H / 2]; }
+  unproject(x, y) { return [((x - this.W / 2) / this.s + this.cx) / KX, -((y - this.H / 2) / this.s + this.cy)]; }
+
+  fit([w, s, e, n], pad = 24) {
+    this.cx = ((w + e) / 2) * KX;
+    this.cy = -(s + n) / 2;
+    const sx = (this.W - 2 * pad) / ((e - w) * KX), sy = (this.H - 2 * pad) / (n - s);
+    this.s = Math.max(20, Math.min(sx, sy));
+    this.view = [w, s, e, n];
+    this.renderAll();
+  }
+
+  focus(lon, lat, minScale = 900) {
+    this.cx = lon * KX; this.cy = -lat;
+    this.s = Math.max(this.s, minScale);
+    this.renderAll();
+  }
+
+  zoom(f, x = this.W / 2, y = this.H / 2) {
+    const [lon, lat] = this.unproject(x, y);
+    this.s = Math.max(60, Math.min(40000, this.s * f));
+    // keep the point under the cursor still
+    this.cx = lon * KX - (x - this.W / 2) / this.s;
+    this.cy = -lat - (y - this.H / 2) / this.s;
+    this.renderAll();
+  }
+
+  _resize() {
+    const r = this.svg.getBoundingClientRect();
+    this.W = Math.max(200, r.width || 800);
+    this.H = Math.max(200, r.height || 500);
+    this.svg.setAttribute("viewBox", `0 0 ${this.W} ${this.H}`);
+  }
+
+  _bind() {
+    const svg = this.svg;
+    let drag = null;
+    svg.addEventListener("wheel", (ev) => {
+      ev.preventDefault();
+      const r = svg.getBoundingClientRect();
+      this.zoom(ev.deltaY < 0 ? 1.25 : 0.8, ev.clientX - r.left, ev.clientY - r.top);
+    }, { passive: false });
+    svg.addEventListener("pointerdown", (ev) => {
+      if (ev.button !== 0) return;
+      drag = { x: ev.clientX, y: ev.clientY, cx: this.cx, cy: this.cy, moved: false, id: ev.pointerId };
+    });
+    svg.addEventListener("pointermove", (ev) => {
+      if (!drag) return;
+      const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
+      if (!drag.moved && Math.hypot(dx, dy) < 4) return;
+      if (!drag.moved) { drag.moved = true; svg.setPointerCapture(drag.id); svg.classList.add("dragging"); }
+      this.cx = drag.cx - dx / this.s; this.cy = drag.cy - dy / this.s;
+      this.renderAll();
+    });
+    const end = (ev) => {
+      if (!drag) return;
+      const wasDrag = drag.moved;
+      svg.classList.remove("dragging");
+      drag = null;
+      if (wasDrag) return;
+      const hit = ev.target.closest && ev.target.closest("[data-inc]");
+      if (hit) this.onSelect(hit.dataset.inc);
+    };
+    svg.addEventListener("pointerup", end);
+    svg.addEventListener("pointercancel", () => { drag = null; svg.classList.remove("dragging"); });
+  }
+
+  // ---------------------------------------------------------------- data
+  setIncidents(list) { this.incidents = list; this.renderDynamic(); }
+  setUnits(list) { this.units = list; this.renderDynamic(); }
+  setSelected(id, detail) { this.selected = id; this.selectedDetail = detail || null; this.renderDynamic(); }
+
+  // ---------------------------------------------------------------- drawing
+  renderAll() { this.renderBase(); this.renderDynamic(); }
+
+  renderBase() {
+    const { W, H } = this;
+    const L = this.layers;
+    L.bg.innerHTML = `<rect x="0" y="0" width="${W}" height="${H}" class="map-sea"/>`;
+    // graticule
+    const [w, n] = this.unproject(0, 0), [e, s] = this.unproject(W, H);
+    const step = this.s > 2500 ? 0.05 : this.s > 900 ? 0.1 : this.s > 350 ? 0.25 : 0.5;
+    let grid = "";
+    const dec = step < 0.1 ? 2 : step < 0.5 ? 2 : 1;
+    for (let lon = Math.ceil(w / step) * step; lon <= e; lon += step) {
+      const [x] = this.px(lon, 0);
+      grid += `<line x1="${x.toFixed(1)}" y1="0" x2="${x.toFixed(1)}" y2="${H}"/>`;
+      grid += `<text x="${(x + 3).toFixed(1)}" y="${H - 6}" class="grid-label">${lon.toFixed(dec)}°E</text>`;
+    }
+    for (let lat = Math.ceil(s / step) * step; lat <= n; lat += step) {
+      const [, y] = this.px(0, lat);
+      grid += `<line x1="0" y1="${y.toFixed(1)}" x2="${W}" y2="${y.toFixed(1)}"/>`;
+      grid += `<text x="4" y="${(y - 3).toFixed(1)}" class="grid-label">${lat.toFixed(dec)}°N</text>`;
+    }
+    L.grid.innerHTML = grid;
+
+    const en = lang() === "en";
+    let base = "", labels = "";
+    for (const f of this.geo.features) {
+      const p = f.properties, g = f.geometry;
+      if (g.type === "Polygon") {
+        const d = g.coordinates.map((ring) => "M" + ring.map(([lo, la]) => this.px(lo, la).map((v) => v.toFixed(1)).join(",")).join("L") + "Z").join("");
+        base += `<path d="${d}" class="city-area city-${esc(p.id)}"/>`;
+      } else if (g.type === "LineString") {
+        const d = "M" + g.coordinates.map(([lo, la]) => this.px(lo, la).map((v) => v.toFixed(1)).join(",")).join("L");
+        base += `<path d="${d}" class="river"/>`;
+      }
+    }
+    // labels: cities big, districts medium, towns when zoomed in
+    for (const f of this.geo.features) {
+      const p = f.properties, g = f.geometry;
+      if (g.type !== "Point") continue;
+      const [x, y] = this.px(...g.coordinates);
+      if (x < -50 || y < -20 || x > W + 50 || y > H + 20) continue;
+      const name = en && p.en ? p.en : p.zh;
+      if (p.kind === "city") {
+        labels += `<text x="${x.toFixed(1)}" y="${(y - 14).toFixed(1)}" class="lbl-city">${esc(name)}</text>`;
+      } else if (p.kind === "context") {
+        labels += `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="3" class="ctx-dot"/><text x="${(x + 6).toFixed(1)}" y="${(y + 4).toFixed(1)}" class="lbl-context">${esc(name)}</text>`;
+      } else if (p.kind === "district" && this.s > 160) {
+        labels += `<text x="${x.toFixed(1)}" y="${(y + 16).toFixed(1)}" class="lbl-district">${esc(name)}</text>`;
+      } else if (p.kind === "town" && this.s > 700) {
+        base += `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="2" class="town-dot"/>`;
+        labels += `<text x="${(x + 4).toFixed(1)}" y="${(y - 3).toFixed(1)}" class="lbl-town">${esc(name)}</text>`;
+      }
+    }
+    for (const f of this.geo.features) {
+      if (f.properties.kind === "river" && this.s > 250) {
+        const c = f.geometry.coordinates[Math.floor(f.geometry.coordinates.length / 2)];
+        const [x, y] = this.px(...c);
+        labels += `<text x="${(x + 6).toFixed(1)}" y="${(y - 6).toFixed(1)}" class="lbl-river">${esc(en ? f.properties.en : f.properties.zh)}</text>`;
+      }
+    }
+    L.base.innerHTML = base;
+    L.labels.innerHTML = labels;
+    // hospitals
+    let hosp = "";
+    const sz = this.s > 600 ? 5 : 3.5;
+    for (const hsp of this.geo.hospitals) {
+      const [x, y] = this.px(hsp.lon, hsp.lat);
+      hosp += `<g class="hospital" transform="translate(${x.toFixed(1)},${y.toFixed(1)})"><title>${esc(hsp.name)} (${esc(hsp.hospital_id)})</title>`
+        + `<rect x="${-sz}" y="${-sz}" width="${2 * sz}" height="${2 * sz}" rx="1.5"/><path d="M${-sz * 0.6},0H${sz * 0.6}M0,${-sz * 0.6}V${sz * 0.6}"/></g>`;
+    }
+    L.hosp.innerHTML = hosp;
+    this._scalebar();
+  }
+
+  _scalebar() {
+    // pixels per km at this latitude: 1 degree of latitude ~ 111.2 km
+    const pxPerKm = this.s / 111.2;
+    const nice = [1, 2, 5, 10, 20, 50, 100];
+    const km = nice.find((k) => k * pxPerKm >= 60) || 100;
+    const len = km * pxPerKm;
+    const x = this.W - len - 16, y = this.H - 16;
+    const g = this.layers.labels;
+    g.insertAdjacentHTML("beforeend", `<g class="scalebar"><path d="M${x.toFixed(1)},${y - 5}V${y}H${(x + len).toFixed(1)}V${y - 5}"/><text x="${(x + len / 2).toFixed(1)}" y="${y - 8}">${km} km</text></g>`);
+  }
+
+  renderDynamic() {
+    const L = this.layers;
+    // units
+    let u = "";
+    const r = this.s > 900 ? 5 : this.s > 300 ? 4 : 3;
+    for (const unit of this.units) {
+      if (unit.lat == null || unit.lon == null) continue;
+      const [x, y] = this.px(unit.lon, unit.lat);
+      if (x < -10 || y < -10 || x > this.W + 10 || y > this.H + 10) continue;
+      const col = SVC_COLOR[unit.service] || "#475569";
+      const busy = BUSY.has(unit.status), oos = unit.status === "out_of_service";
+      const fill = oos ? "#cbd5e1" : busy ? col : "#ffffff";
+      const stroke = oos ? "#94a3b8" : col;
+      u += `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="${busy ? r + 1 : r}" fill="${fill}" stroke="${stroke}" stroke-width="${busy ? 2 : 1.5}" class="unit-dot${busy ? " busy" : ""}" data-unit="${esc(unit.unit_id)}"><title>${esc(unit.name)} · ${esc(t("ust." + unit.status))}</title></circle>`;
+    }
+    L.units.innerHTML = u;
+
+    // links of the selected incident: its active units, its hospital
+    let links = "";
+    const sel = this.incidents.find((i) => i.incident_id === this.selected);
+    if (sel) {
+      const [ix, iy] = this.px(sel.location.lon, sel.location.lat);
+      const byId = new Map(this.units.map((x) => [x.unit_id, x]));
+      for (const o of sel.orders || []) {
+        if (o.state !== "active") continue;
+        const unit = byId.get(o.unit_id);
+        if (!unit) continue;
+        const [ux, uy] = this.px(unit.lon, unit.lat);
+        links += `<line x1="${ux.toFixed(1)}" y1="${uy.toFixed(1)}" x2="${ix.toFixed(1)}" y2="${iy.toFixed(1)}" class="link link-${o.service}"/>`;
+      }
+      const hsp = sel.hospital_id && this.geo.hospitals.find((x) => x.hospital_id === sel.hospital_id);
+      if (hsp) {
+        const [hx, hy] = this.px(hsp.lon, hsp.lat);
+        links += `<line x1="${ix.toFixed(1)}" y1="${iy.toFixed(1)}" x2="${hx.toFixed(1)}" y2="${hy.toFixed(1)}" class="link link-hosp"/>`;
+      }
+    }
+    L.links.innerHTML = links;
+
+    // incidents, most severe drawn last (on top)
+    const rank = { property: 0, injury: 1, death: 2, major: 3 };
+    const list = [...this.incidents].sort((a, b) => (rank[a.severity] ?? 0) - (rank[b.severity] ?? 0));
+    let inc = "";
+    for (const i of list) {
+      const [x, y] = this.px(i.location.lon, i.location.lat);
+      const col = i.status === "closed" ? "#94a3b8" : SEV_COLOR[i.severity] || "#64748b";
+      const selected = i.incident_id === this.selected;
+      const n = (i.injured || 0) + (i.fatalities || 0);
+      inc += `<g class="inc-marker${selected ? " selected" : ""}${i.status === "closed" ? " closed" : ""}" data-inc="${esc(i.incident_id)}" transform="translate(${x.toFixed(1)},${y.toFixed(1)})">`
+        + `<title>${esc(i.location.address || i.incident_id)} · ${esc(t("sev." + i.severity))}</title>`
+        + (i.status === "open" && i.severity !== "property" ? `<circle r="8" class="pulse" fill="${col}"/>` : "")
+        + (selected ? `<circle cy="-12" r="15" class="sel-ring"/>` : "")
+        + `<path d="M0,0 L-7,-10 A8.5,8.5 0 1 1 7,-10 Z" fill="${col}" class="pin"/>`
+        + `<text y="-11" class="pin-text">${n || "·"}</text></g>`;
+    }
+    L.inc.innerHTML = inc;
+  }
+}

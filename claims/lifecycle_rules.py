@@ -14,7 +14,7 @@ def check_action(claim: Any, action: str, body: dict[str, Any]) -> dict[str, Any
         if not isinstance(body.get("accepted"), bool):
             raise ValueError("decide needs 'accepted': true or false")
         if body["accepted"] is False and not str(body.get("reasons") or "").strip():
-            raise ValueError("a refusal needs written reasons (条例 28)")
+            raise ValueError("a refusal needs written reasons (条例 29)")
         return {"accepted": body["accepted"]}
     if action == "pay":
         amount = body.get("amount_fen", claim.assessed_fen)

@@ -123,9 +123,10 @@ def _extra_domain_errors() -> list[tuple[type, type]]:
     except ImportError:
         pass
     try:
+        from claims.quick_service import QuickError
         from claims.services import ClaimConflict, ClaimNotFound
 
-        out += [(ClaimNotFound, NotFound), (ClaimConflict, Conflict)]
+        out += [(ClaimNotFound, NotFound), (ClaimConflict, Conflict), (QuickError, Unprocessable)]
     except ImportError:
         pass
     return out

@@ -1,4 +1,102 @@
-"""Parties' mobile quick-handling flow (快处快赔)."""
-from fastapi import APIRouter
+"""Parties' mobile quick-handling flow (快处快赔), reached by the link in their SMS, and the police
+officer's online determination queue (dispatcher role)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import APIKeyQuery
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from claims import quick_service as Q
+from web.auth import Principal
+from web.deps import audit, container, idempotent, limit_param, require
+from web.errors import from_domain
 
 router = APIRouter(tags=["quick handling"])
+# the party's secret link token, sent to the party's own phone by SMS
+party_link = APIKeyQuery(name="t", auto_error=False, scheme_name="PartyLinkToken",
+                         description="the token in the party's SMS link")
+PAGE = Path(__file__).resolve().parent.parent / "pages" / "quick.html"
+
+
+def _run(request: Request, fn: Any) -> Any:
+    c = container(request)
+    try:
+        with c.db.uow() as uow:
+            out = fn(uow.session, c)
+            uow.commit()
+    except Exception as e:
+        raise from_domain(e) from None
+    request.app.state.relay_notify()
+    return out
+
+
+@router.get("/quick/{quick_id}", include_in_schema=False)
+def page(quick_id: str) -> FileResponse:
+    return FileResponse(PAGE, media_type="text/html; charset=utf-8")
+
+
+@router.get("/api/quick/{quick_id}", summary="A party's view of its quick-handling case (link token `t`)")
+def view(quick_id: str, request: Request, t: str | None = Depends(party_link)) -> dict[str, Any]:
+    try:
+        with container(request).db.read() as s:
+            return Q.case_view(s, quick_id, t)
+    except Exception as e:
+        raise from_domain(e) from None
+
+
+class PhotoBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(pattern="^(front_side|rear_side|impact_point|other)$")
+    data_base64: str = Field(min_length=4, max_length=210_000)
+
+
+@router.post("/api/quick/{quick_id}/photos", status_code=201, summary="Add a scene photo (JPEG/PNG/WebP, base64, ≤150 KiB)")
+def photo(quick_id: str, body: PhotoBody, request: Request, t: str | None = Depends(party_link)) -> Any:
+    return _run(request, lambda s, c: Q.add_photo(s, c.settings.var_dir, quick_id, t, body.kind, body.data_base64,
+                                                  c.clock.now()))
+
+
+class ConfirmBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    situations: list[str] = Field(default_factory=list, max_length=10, description="codes from the region's list")
+    disputed: bool = False
+    signature: str = Field(min_length=1, max_length=60)
+    weather: str = Field("", max_length=40)
+    point_of_impact: str = Field("", max_length=100)
+    accident_form: str | None = Field(None, max_length=40)
+    licence_number: str | None = Field(None, max_length=40)
+
+
+@router.post("/api/quick/{quick_id}/confirm", summary="Confirm the facts, name situations or dispute, and sign")
+def confirm(quick_id: str, body: ConfirmBody, request: Request, t: str | None = Depends(party_link)) -> Any:
+    return _run(request, lambda s, c: Q.confirm(s, c.topics, quick_id, t, body.model_dump(), c.clock.now()))
+
+
+@router.get("/api/quick", summary="Police online determination queue (disputes and cases the table cannot settle)")
+def queue(request: Request, limit: int = Depends(limit_param), p: Principal = Depends(require("dispatcher"))) -> Any:
+    with container(request).db.read() as s:
+        return Q.police_queue(s, limit)
+
+
+class DetermineBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    shares: dict[str, str] = Field(description="plate -> full | primary | equal | secondary | none")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/api/quick/{quick_id}/determine", summary="The officer's electronic accident determination (程序规定 20)")
+def determine(quick_id: str, body: DetermineBody, request: Request, p: Principal = Depends(require("dispatcher"))) -> Any:
+    c = container(request)
+
+    def run() -> tuple[int, Any]:
+        def fn(s: Any, c: Any) -> Any:
+            out = Q.police_determine(s, c.topics, quick_id, body.shares, body.reason, p.actor, c.clock.now())
+            audit(c, s, p, "quick.determine", quick_id, shares=body.shares)
+            return out
+        return 200, _run(request, fn)
+
+    return idempotent(request, p, run)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -35,8 +36,12 @@ def outbox(request: Request, limit: int = Depends(limit_param), incident_id: str
              responses={200: {"content": {"text/xml": {}}}, 403: {"description": "missing or invalid signature"}})
 async def inbound(request: Request) -> Response:
     c = container(request)
-    form = await request.form()
-    params = {k: str(v) for k, v in form.items()}
+    # Twilio posts application/x-www-form-urlencoded; parsed here without a multipart dependency
+    try:
+        raw = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Forbidden("invalid or missing Twilio signature") from None
+    params = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
     url = c.settings.base_url.rstrip("/") + request.url.path
     if not valid_twilio_signature(c.settings.twilio_auth_token, url, params, request.headers.get("x-twilio-signature")):
         raise Forbidden("invalid or missing Twilio signature")

@@ -104,6 +104,9 @@ export function mountDispatcher(root, shell) {
   function onFeed({ event, data }) {
     if (event !== "incident" || !data || !data.incident) return;
     upsert(data.incident, true);
+    if (data.change === "unit_assigned" && data.unit_id && S.units.has(data.unit_id)) {
+      S.units.set(data.unit_id, { ...S.units.get(data.unit_id), status: "dispatched", incident_id: data.incident_id });
+    }
     if (data.unit_id && S.units.has(data.unit_id) && data.unit_status) {
       const u = S.units.get(data.unit_id);
       S.units.set(data.unit_id, { ...u, status: data.unit_status, incident_id: data.unit_status === "available" ? null : data.incident_id });
@@ -268,9 +271,10 @@ export function mountDispatcher(root, shell) {
               <button class="btn btn-sm" data-act="reassign" data-svc="120">${esc(t("act.reassign", { svc: "120" }))}</button>
               <button class="btn btn-sm btn-danger" data-act="close" data-testid="close-incident">${esc(t("act.close"))}</button>` : ""}
             </div></div>
-          ${orders.length ? `<table class="tbl orders" data-testid="orders">
-            <thead><tr><th>${esc(t("col.unit"))}</th><th>${esc(t("col.status"))}</th><th>${esc(t("col.elapsed"))}</th><th>${esc(t("col.next"))}</th><th></th></tr></thead>
-            <tbody>${orders.map((o) => orderRow(o, i)).join("")}</tbody></table>` : `<p class="muted pad">${esc(t("inc.no_orders"))}</p>`}
+          ${orders.length ? `<div class="orders" data-testid="orders">${orders.filter((o) => o.state === "active").map((o) => orderRow(o, i)).join("")}</div>
+            ${orders.some((o) => o.state !== "active") ? `<details class="past-orders"><summary>${esc(t("inc.past_orders", { n: orders.filter((o) => o.state !== "active").length }))}</summary>
+              ${orders.filter((o) => o.state !== "active").map((o) => orderRow(o, i)).join("")}</details>` : ""}`
+            : `<p class="muted pad">${esc(t("inc.no_orders"))}</p>`}
         </section>
         ${(i.notes || []).length ? `<section class="block"><h4>${esc(t("inc.notes"))}</h4><ul class="notes">${i.notes.map((n) =>
           `<li><span class="mono muted">${esc(fmtTime(n.at))}</span> <b>${esc(t("tl." + n.kind))}</b> ${esc(safeText(n.text || ""))}</li>`).join("")}</ul></section>` : ""}
@@ -297,18 +301,18 @@ export function mountDispatcher(root, shell) {
     }
     const status = active ? o.unit_status : o.state;
     const statusLabel = active ? t("ust." + o.unit_status) : t("ord." + o.state);
-    return `<tr class="${active ? "" : "inactive"}" data-order="${esc(o.order_id)}" data-unit-row="${esc(o.unit_id)}">
-      <td><div class="unit-name"><i class="svc-dot svc-${o.service}"></i>${esc(o.unit_name || (unit && unit.name) || o.unit_id)}</div>
-        <div class="muted small">${esc(t("svc." + o.service))} · ${esc(fmtKm(o.distance_m))} · ${esc(t("col.eta"))} ${esc(fmtDuration(o.eta_s))}</div></td>
-      <td><span class="ustat ust-${esc(status)}" data-testid="unit-status-${esc(o.unit_id)}">${esc(statusLabel)}</span></td>
-      <td class="mono">${active ? `<span data-since="${parseTime(o.issued_at)}" data-fmt="dur"></span>` : esc(fmtTime(o.issued_at, { seconds: false }))}</td>
-      <td>${d ? `<span class="due" data-due="${d.due}" data-step="${d.step}"></span>` : `<span class="muted">${esc(t("due.done"))}</span>`}</td>
-      <td class="right">${actions}</td></tr>`;
+    return `<div class="order${active ? "" : " inactive"}${d && Date.now() > d.due ? " late" : ""}" data-order="${esc(o.order_id)}" data-unit-row="${esc(o.unit_id)}">
+      <div class="order-top"><i class="svc-dot svc-${o.service}"></i><span class="order-name">${esc(o.unit_name || (unit && unit.name) || o.unit_id)}</span>
+        <span class="ustat ust-${esc(status)}" data-testid="unit-status-${esc(o.unit_id)}">${esc(statusLabel)}</span></div>
+      <div class="order-meta">${esc(t("svc." + o.service))} · ${esc(fmtKm(o.distance_m))} · ${esc(t("col.eta"))} ${esc(fmtDuration(o.eta_s))}
+        · ${esc(t("col.elapsed"))} ${active ? `<span class="mono" data-since="${parseTime(o.issued_at)}" data-fmt="dur"></span>` : esc(fmtTime(o.issued_at, { seconds: false }))}</div>
+      ${active ? `<div class="order-bottom">${d ? `<span class="due" data-due="${d.due}" data-step="${d.step}"></span>` : `<span class="muted small">${esc(t("due.none"))}</span>`}<span class="grow"></span>${actions}</div>` : ""}
+    </div>`;
   }
 
   function timelineItem(e) {
     const bits = [];
-    if (e.unit_name || e.unit_id) bits.push(esc(e.unit_name || e.unit_id));
+    if (e.unit_name || e.unit_id) bits.push(esc(e.unit_name || (S.units.get(e.unit_id) || {}).name || e.unit_id));
     if (e.service) bits.push(esc(t("svc." + e.service)));
     if (e.status) bits.push(`<span class="ustat ust-${esc(e.status)}">${esc(t("ust." + e.status))}</span>`);
     if (e.hospital_name) bits.push(esc(e.hospital_name));

@@ -104,8 +104,8 @@ export function mountFund(root, shell) {
       <dl class="facts facts-wide">
         ${Object.entries(c.deadlines || {}).map(([k, v]) => `<div><dt>${esc(t("fund.deadlines"))} · ${esc(stepText(k))}</dt><dd class="${parseTime(v) < Date.now() && OPEN.has(c.status) ? "late-text" : ""}">${esc(fmtTime(v, { seconds: false, forceDate: true }))}</dd></div>`).join("")}
         ${(c.overdue || []).map((o) => `<div><dt class="late-text">${esc(t("fund.overdue"))}</dt><dd>${esc(stepText(o.step))} · ${esc(fmtTime(o.due, { seconds: false, forceDate: true }))}</dd></div>`).join("")}
-        <div><dt>${esc(t("fund.approved"))}</dt><dd>${esc(c.approved_by ? String(c.approved_by).split(":")[1] || c.approved_by : "—")} ${c.approved_at ? esc(fmtTime(c.approved_at)) : ""}</dd></div>
-        <div><dt>${esc(t("fund.paid"))}</dt><dd>${esc(c.paid_by ? String(c.paid_by).split(":")[1] || c.paid_by : "—")} ${c.paid_at ? esc(fmtTime(c.paid_at)) : ""}</dd></div>
+        <div><dt>${esc(t("fund.approved_by"))}</dt><dd>${esc(c.approved_by ? String(c.approved_by).split(":")[1] || c.approved_by : "—")} ${c.approved_at ? esc(fmtTime(c.approved_at)) : ""}</dd></div>
+        <div><dt>${esc(t("fund.paid_by"))}</dt><dd>${esc(c.paid_by ? String(c.paid_by).split(":")[1] || c.paid_by : "—")} ${c.paid_at ? esc(fmtTime(c.paid_at)) : ""}</dd></div>
       </dl>
       <section class="block"><h4>${esc(t("fund.bills"))}</h4>
         ${(c.bills || []).length ? `<table class="tbl"><thead><tr><th></th><th class="num">${esc(t("hosp.total"))}</th><th class="num">${esc(t("hosp.insurer"))}</th><th class="num">${esc(t("hosp.fund"))}</th></tr></thead><tbody>

@@ -152,22 +152,35 @@ export class RegionMap {
         base += `<path d="${d}" class="river"/>`;
       }
     }
-    // labels: cities big, districts medium, towns when zoomed in
-    for (const f of this.geo.features) {
-      const p = f.properties, g = f.geometry;
-      if (g.type !== "Point") continue;
-      const [x, y] = this.px(...g.coordinates);
+    // labels: cities first, then districts, then towns when zoomed in; a label that would overlap one
+    // already placed is left out (its dot stays)
+    const placed = [];
+    const fits = (x, y, text, size, anchor) => {
+      const w = [...text].reduce((n, ch) => n + (ch.charCodeAt(0) > 255 ? size : size * 0.55), 0);
+      const x0 = anchor === "middle" ? x - w / 2 : x;
+      const box = [x0 - 2, y - size, x0 + w + 2, y + 3];
+      if (placed.some((b) => box[0] < b[2] && box[2] > b[0] && box[1] < b[3] && box[3] > b[1])) return false;
+      placed.push(box);
+      return true;
+    };
+    const points = this.geo.features.filter((f) => f.geometry.type === "Point");
+    const order = { city: 0, context: 1, district: 2, town: 3 };
+    points.sort((a, b) => (order[a.properties.kind] ?? 9) - (order[b.properties.kind] ?? 9));
+    for (const f of points) {
+      const p = f.properties;
+      const [x, y] = this.px(...f.geometry.coordinates);
       if (x < -50 || y < -20 || x > W + 50 || y > H + 20) continue;
       const name = en && p.en ? p.en : p.zh;
       if (p.kind === "city") {
-        labels += `<text x="${x.toFixed(1)}" y="${(y - 14).toFixed(1)}" class="lbl-city">${esc(name)}</text>`;
+        if (fits(x, y - 14, name, 15, "middle")) labels += `<text x="${x.toFixed(1)}" y="${(y - 14).toFixed(1)}" class="lbl-city">${esc(name)}</text>`;
       } else if (p.kind === "context") {
-        labels += `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="3" class="ctx-dot"/><text x="${(x + 6).toFixed(1)}" y="${(y + 4).toFixed(1)}" class="lbl-context">${esc(name)}</text>`;
+        labels += `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="3" class="ctx-dot"/>`;
+        if (fits(x + 6, y + 4, name, 12, "start")) labels += `<text x="${(x + 6).toFixed(1)}" y="${(y + 4).toFixed(1)}" class="lbl-context">${esc(name)}</text>`;
       } else if (p.kind === "district" && this.s > 160) {
-        labels += `<text x="${x.toFixed(1)}" y="${(y + 16).toFixed(1)}" class="lbl-district">${esc(name)}</text>`;
+        if (fits(x, y + 16, name, 11.5, "middle")) labels += `<text x="${x.toFixed(1)}" y="${(y + 16).toFixed(1)}" class="lbl-district">${esc(name)}</text>`;
       } else if (p.kind === "town" && this.s > 700) {
         base += `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="2" class="town-dot"/>`;
-        labels += `<text x="${(x + 4).toFixed(1)}" y="${(y - 3).toFixed(1)}" class="lbl-town">${esc(name)}</text>`;
+        if (fits(x + 4, y - 3, name, 10.5, "start")) labels += `<text x="${(x + 4).toFixed(1)}" y="${(y - 3).toFixed(1)}" class="lbl-town">${esc(name)}</text>`;
       }
     }
     for (const f of this.geo.features) {

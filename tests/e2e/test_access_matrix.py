@@ -3,6 +3,7 @@ error statuses and the one error shape), plus hashed tokens and the append-only 
 from __future__ import annotations
 
 import http.client
+from urllib.parse import quote
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -175,7 +176,7 @@ def world(shared_platform) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             "claim": claim["claim_id"], "unit": unit["unit_id"]}
 
 
-def _stream_status(p, token: str | None) -> tuple[int, Any]:  # type: ignore[no-untyped-def]
+def _stream_status(p, token: str | None) -> tuple[int, Any, dict[str, str]]:  # type: ignore[no-untyped-def]
     """The live feed never ends for an allowed caller: read the status and the first bytes only."""
     import json
 
@@ -183,14 +184,15 @@ def _stream_status(p, token: str | None) -> tuple[int, Any]:  # type: ignore[no-
     try:
         conn.request("GET", "/api/incidents/stream", headers={"Authorization": f"Bearer {token}"} if token else {})
         resp = conn.getresponse()
+        headers = dict(resp.getheaders())
         if resp.status == 200:
             assert resp.getheader("content-type", "").startswith("text/event-stream")
-            return 200, resp.read1(64)
+            return 200, resp.read1(64), headers
         raw = resp.read()
         try:
-            return resp.status, json.loads(raw)
+            return resp.status, json.loads(raw), headers
         except ValueError:
-            return resp.status, raw
+            return resp.status, raw, headers
     finally:
         conn.close()
 
@@ -202,8 +204,7 @@ def call(w: dict[str, Any], route: Route, who: str, path: str | None = None) -> 
     p, token = w["p"], w["tokens"][who]
     path = path or template.format(**w)
     if rid == "incidents.stream":
-        status, b = _stream_status(p, token)
-        return Response(status, b, {})
+        return Response(*_stream_status(p, token))
     if method == "GET":
         return p.get(path, token)
     return p.post(path, token, body(w) if body else {})
@@ -216,7 +217,10 @@ def test_every_route_against_every_caller(world, route, who):  # type: ignore[no
     want = expected(route, who)
     ctx = f"{route[1]} {route[2]} as {who}: {res.status} {res.body!r}"[:600]
     assert res.status != 500, ctx
-    if want == "ok":
+    if want == "ok" and route[0] == "fund.pay" and res.status == 403:
+        # maker-checker: the one fund_admin of the matrix may have approved this case itself
+        assert "maker-checker" in res.body["error"], ctx
+    elif want == "ok":
         assert 200 <= res.status < 300 or res.status in (409, 422), ctx
     else:
         assert res.status == int(want), ctx
@@ -275,7 +279,7 @@ def test_unknown_objects_are_404_for_the_roles_that_may_see_them(world):  # type
 def test_the_stream_accepts_its_token_only_as_access_token_query_and_refuses_bad_ones(world):  # type: ignore[no-untyped-def]
     p, t = world["p"], world["tokens"]
     for who in BAD_TOKENS[1:]:
-        res = p.get(f"/api/incidents/stream?access_token={t[who].replace(' ', '+')}")
+        res = p.get(f"/api/incidents/stream?access_token={quote(t[who])}")
         assert res.status == 401, (who, res.body)
         assert_error_body(res, who)
     assert p.get(f"/api/incidents/stream?access_token={t['intake']}").status == 403

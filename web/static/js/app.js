@@ -152,7 +152,14 @@ setLang(localStorage.getItem("al.lang") || "zh");
 onLangChange(() => {
   renderHeader();
   tickClock();
-  if (desk) desk.rerender(); else renderLogin($("#login-error") ? $("#login-error").textContent : "");
+  if (desk) return desk.rerender();
+  const form = $("#login-form");
+  const keep = form ? { token: form.elements.token.value, desk: form.elements.desk.value, hospital: form.elements.hospital.value } : null;
+  renderLogin("");
+  if (keep) {
+    const f = $("#login-form");
+    f.elements.token.value = keep.token; f.elements.desk.value = keep.desk; f.elements.hospital.value = keep.hospital;
+  }
 });
 $("#lang-btn").addEventListener("click", () => setLang(lang() === "zh" ? "en" : "zh"));
 $("#logout-btn").addEventListener("click", () => logout());

@@ -1,5 +1,5 @@
 // The joint 122/120 dispatcher desk: open incidents by severity with timers, the map, units, the live feed.
-import { t, lang } from "./i18n.js";
+import { t, tOr } from "./i18n.js";
 import {
   api, errorText, esc, safeText, fmtTime, fmtAge, fmtDuration, fmtKm, fmtFen, parseTime, cstHour, toast, askForm,
   debounce, $, $$,
@@ -277,7 +277,7 @@ export function mountDispatcher(root, shell) {
             : `<p class="muted pad">${esc(t("inc.no_orders"))}</p>`}
         </section>
         ${(i.notes || []).length ? `<section class="block"><h4>${esc(t("inc.notes"))}</h4><ul class="notes">${i.notes.map((n) =>
-          `<li><span class="mono muted">${esc(fmtTime(n.at))}</span> <b>${esc(t("tl." + n.kind))}</b> ${esc(safeText(n.text || ""))}</li>`).join("")}</ul></section>` : ""}
+          `<li><span class="mono muted">${esc(fmtTime(n.at))}</span> <b>${esc(tOr("tl." + n.kind, n.kind))}</b> ${esc(safeText(n.text || ""))}</li>`).join("")}</ul></section>` : ""}
         <section class="block">
           <h4>${esc(t("inc.timeline"))}</h4>
           <ol class="timeline" data-testid="timeline">${timeline.slice().reverse().map(timelineItem).join("") || `<li class="muted">${esc(t("inc.loading"))}</li>`}</ol>
@@ -410,7 +410,7 @@ export function mountDispatcher(root, shell) {
     S.tab = "detail";
     renderList(); renderSide(); renderMap();
     const i = S.incidents.get(id);
-    if (i && focusMap && S.map) S.map.focus(i.location.lon, i.location.lat, 350);
+    if (i && focusMap && S.map) S.map.focus(i.location.lon, i.location.lat, 1100);
     loadDetail(id);
   }
 

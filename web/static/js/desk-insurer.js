@@ -96,13 +96,13 @@ export function mountInsurer(root, shell) {
         ${STEPS.map(([a, from]) => `<button class="btn ${a === "pay" ? "btn-go" : a === "decide" ? "btn-primary" : ""}" data-act="${a}" data-testid="claim-${a}" ${from.includes(c.status) ? "" : "disabled"}>${esc(t("clm.act." + a))}</button>`).join("")}
       </div>
       <div class="alert" role="alert" data-testid="action-error" ${S.error ? "" : "hidden"}>${esc(S.error)}</div>
-      ${c.decision ? `<p class="notice ${c.decision.accepted ? "" : "notice-red"}"><b>${esc(t("clm.decision"))}:</b> ${esc(c.decision.accepted ? t("clm.accepted") : t("clm.refused"))}${c.decision.reasons ? ` — ${esc(safeText(c.decision.reasons))}` : ""}</p>` : ""}
+      ${c.decision ? `<p class="notice ${c.decision.accepted ? "notice-green" : "notice-red"}"><b>${esc(t("clm.decision"))}:</b> ${esc(c.decision.accepted ? t("clm.accepted") : t("clm.refused"))}${c.decision.reasons ? ` — ${esc(safeText(c.decision.reasons))}` : ""}</p>` : ""}
       ${(c.flags || []).length ? `<section class="block"><h4>${esc(t("clm.flags"))}</h4><ul class="flags">${c.flags.map((fl) => `<li>⚑ ${esc(en ? fl.en || fl.code : fl.zh || fl.code)}</li>`).join("")}</ul></section>` : ""}
       ${(c.overdue || []).length ? `<section class="block"><h4 class="late-text">${esc(t("clm.overdue"))}</h4><ul>${c.overdue.map((o) => `<li>${esc(o.step || "")} ${o.due ? esc(fmtTime(o.due, { forceDate: true })) : ""}</li>`).join("")}</ul></section>` : ""}
       <div class="grid-2">
         <section class="block"><h4>${esc(t("clm.party"))}</h4><dl class="facts">
           ${[["name", party.name], ["plate", party.plate], ["vehicle_type", party.vehicle_type], ["insurer", party.insurer], ["id_number", party.id_number], ["phone", party.phone]]
-            .filter(([, v]) => v).map(([k, v]) => `<div><dt>${esc(t("party." + k))}</dt><dd class="mono">${esc(safeText(v))}</dd></div>`).join("")}
+            .filter(([, v]) => v).map(([k, v]) => `<div><dt>${esc(t("party." + k))}</dt><dd class="mono">${esc(safeText(k === "vehicle_type" ? tOr("vt." + v, v) : v))}</dd></div>`).join("")}
         </dl></section>
         <section class="block"><h4>${esc(t("clm.facts"))}</h4><dl class="facts">
           <div><dt>${esc(t("inc.first"))}</dt><dd>${esc(fmtTime(f.reported_at, { forceDate: true }))}</dd></div>

@@ -31,7 +31,7 @@ export class RegionMap {
     this.cx = 0; this.cy = 0; this.s = 1;
     this.W = 800; this.H = 500;
     this.layers = {};
-    for (const name of ["bg", "grid", "base", "links", "hosp", "units", "inc", "labels"]) {
+    for (const name of ["bg", "base", "grid", "links", "hosp", "units", "inc", "labels"]) {
       const g = document.createElementNS(NS, "g");
       g.setAttribute("class", `layer-${name}`);
       svg.append(g);

@@ -9,6 +9,8 @@ _ID18 = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])
 _ANY_LONG_DIGITS = re.compile(r"\+?\d{7,}")
 
 PERSONAL_KEYS = {"phone", "id_number", "callback", "to", "from_"}
+# a dict with any of these keys describes a person (a reporter or a party): its "name" is masked too
+PERSON_HINTS = {"phone", "id_number", "plate", "insurer", "ci_policy", "licensed"}
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -56,7 +58,7 @@ def mask_record(value: Any) -> Any:
                 out[k] = mask_phone(v)
             elif k == "id_number" and isinstance(v, str):
                 out[k] = mask_id_number(v)
-            elif k == "name" and isinstance(v, str) and ("phone" in value or "id_number" in value):
+            elif k == "name" and isinstance(v, str) and PERSON_HINTS & value.keys():
                 # a person (reporter, party): units and places keep their names
                 out[k] = mask_name(v)
             else:

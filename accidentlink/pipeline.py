@@ -169,10 +169,11 @@ class Pipeline:
         s = ctx.session
         try:
             report = parse_report(msg.value)  # type: ignore[arg-type]
-        except InvalidReport as e:
+        except Exception as e:  # InvalidReport, or anything the parser did not foresee: never stop the batch
             event_id = "msg:" + msg.position
+            reason = str(e) if isinstance(e, InvalidReport) else f"unreadable report: {type(e).__name__}: {str(e)[:200]}"
             if not _seen(s, self.consumer, event_id):
-                dead_letter(ctx, msg, str(e))
+                dead_letter(ctx, msg, reason)
                 mark_processed(s, self.consumer, event_id, ctx.now)
                 result.rejected += 1
             return

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from accidentlink.clock import iso, parse_aware
@@ -133,6 +133,8 @@ def parse_report(raw: bytes | str) -> AccidentReport:
         doc = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as e:
         raise InvalidReport(f"value is not JSON: {getattr(e, 'msg', 'too deeply nested')}") from None
+    except ValueError as e:  # e.g. an integer literal longer than Python will convert
+        raise InvalidReport(f"value is not acceptable JSON: {str(e)[:80]}") from None
     return report_from_dict(doc)
 
 
@@ -150,16 +152,19 @@ def report_from_dict(doc: Any) -> AccidentReport:
         raise InvalidReport(f"field 'source' must be one of {', '.join(SOURCES)}; got {source[:20]!r}")
     try:
         reported_at = parse_aware(_get(doc, "reported_at", (str,)))
-    except ValueError as e:
+        year = reported_at.astimezone(timezone.utc).year
+    except (ValueError, OverflowError) as e:
         raise InvalidReport(f"field 'reported_at': {e}") from None
+    if not 2000 <= year <= 2100:
+        raise InvalidReport(f"field 'reported_at' is out of range (year {year})")
 
     loc = _get(doc, "location", (dict,))
     lat = _get(loc, "lat", (int, float), where="location.")
     lon = _get(loc, "lon", (int, float), where="location.")
-    if not (math.isfinite(lat) and -90 <= lat <= 90):
-        raise InvalidReport(f"field 'location.lat' must be between -90 and 90; got {lat}")
-    if not (math.isfinite(lon) and -180 <= lon <= 180):
-        raise InvalidReport(f"field 'location.lon' must be between -180 and 180; got {lon}")
+    if not (-90 <= lat <= 90 and math.isfinite(float(lat))):
+        raise InvalidReport(f"field 'location.lat' must be between -90 and 90; got {str(lat)[:30]}")
+    if not (-180 <= lon <= 180 and math.isfinite(float(lon))):
+        raise InvalidReport(f"field 'location.lon' must be between -180 and 180; got {str(lon)[:30]}")
     address = _text(loc, "address", where="location.")
 
     counts = {}

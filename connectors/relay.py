@@ -159,12 +159,18 @@ class OutboxRelay:
         self._thread = threading.Thread(target=loop, name=f"relay-{self.owner}", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 10) -> None:
+        """Stop the loop and try one last flush, within ``timeout_s`` (unsent rows wait in the database)."""
         self._stop.set()
         self._wake.set()
         if self._thread:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=timeout_s)
+        last = threading.Thread(target=self._final_flush, daemon=True)
+        last.start()
+        last.join(timeout=timeout_s)
+
+    def _final_flush(self) -> None:
         try:
             self.run_once()
         except Exception:
-            log.exception("relay %s: final flush failed", self.owner)
+            log.warning("relay %s: final flush failed; rows stay pending", self.owner)

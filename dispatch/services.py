@@ -107,14 +107,14 @@ def _order_id(incident_id: str, service: str, s: Session) -> str:
 
 def _unit_sms(row: IncidentRow, order: OrderRow, unit: UnitRow, hospital_name: str | None) -> str:
     what = "出警" if order.service == "122" else "出车"
-    place = row.address or f"{row.lat:.5f},{row.lon:.5f}"
+    place = mask_text(row.address) if row.address else f"{row.lat:.5f},{row.lon:.5f}"
     parts = [f"【AccidentLink】{what}指令 {order.order_id}: {place}",
              f"伤{row.injured} 亡{row.fatalities}" + (" 有人被困" if "trapped" in (row.hazards or []) else ""),
              f"距离{order.distance_m / 1000:.1f}km 预计{max(1, order.eta_s // 60)}分钟"]
     if hospital_name and order.service == "120":
         parts.append(f"送往{hospital_name}")
     parts.append("回复1确认接单")
-    return mask_text("，".join(parts))
+    return "，".join(parts)
 
 
 def book(ctx: Context, row: IncidentRow, o: UnitOrder, reasons: tuple[str, ...], *, replaces: str | None = None,

@@ -56,17 +56,41 @@ def build_worker_app(group: str, c: Container) -> tuple[faust.App, Any]:
     return app, relay
 
 
+def wait_for_broker(bootstrap: str, timeout_s: float = 180) -> None:
+    """A worker started while the broker is away waits for it rather than crashing at bootstrap."""
+    import time
+
+    from connectors.kafka import broker_is_up
+
+    deadline = time.monotonic() + timeout_s
+    while not broker_is_up(bootstrap):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the broker at {bootstrap} did not come up within {timeout_s:.0f}s")
+        log.warning("waiting for the broker at %s", bootstrap)
+        time.sleep(2)
+
+
 def run(group: str, c: Container) -> None:
     if group not in T.GROUPS:
         raise SystemExit(f"unknown pipeline {group!r}; one of {', '.join(T.GROUPS)}")
+    wait_for_broker(c.settings.bootstrap)
     app, relay = build_worker_app(group, c)
     relay.start()
     worker = faust.Worker(app, loglevel=os.environ.get("LOG_LEVEL", "warning"), quiet=True,
                           redirect_stdouts=False, override_logging=False)
 
+    code = 0
     try:
         worker.execute_from_commandline()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
     finally:
-        relay.stop()
-        c.close()
-        sys.stdout.flush()
+        # Whatever ended the worker (a signal, a crash at bootstrap), the process ends too, so that its
+        # supervisor (``accidentlink run``, compose's restart policy) starts a fresh one; unsent outbox
+        # rows stay in the database for the next one.
+        try:
+            relay.stop(timeout_s=5)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)

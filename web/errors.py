@@ -54,6 +54,11 @@ def _loc(err: dict[str, Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _needs_bearer(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") and not path.startswith("/api/quick/") and path != "/api/sms/inbound"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError) -> JSONResponse:
@@ -62,6 +67,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if getattr(request.state, "principal", None) is None and _needs_bearer(request):
+            # FastAPI parses the body before the auth dependency runs: still, 401 comes first
+            from web.auth import authenticate
+
+            c = request.app.state.container
+            auth = request.headers.get("authorization", "")
+            token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+            if authenticate(c.db, token, c.clock.now()) is None:
+                return JSONResponse(error_body("missing, unknown, expired or revoked bearer token"), status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
         errs = exc.errors()
         msg = "; ".join(f"{_loc(e)}: {e.get('msg', 'invalid')}" for e in errs[:5]) or "invalid request"
         return JSONResponse(error_body(msg), status_code=422)

@@ -56,7 +56,15 @@ class BodyLimit:
                 sent_start = True
             await send(msg)
 
-        await self.app(scope, limited_receive, guarded_send)
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not too_big:
+                raise
+        if too_big and not sent_start:  # the app gave up on the cut body without answering
+            start, body = _send_error(413, f"request body larger than {self.max_bytes} bytes")
+            await send(start)
+            await send(body)
 
 
 class RateLimit:
@@ -67,23 +75,32 @@ class RateLimit:
         self.buckets: dict[bytes, tuple[float, float]] = {}
         self.lock = threading.Lock()
 
-    def _allow(self, who: bytes) -> bool:
+    def _take(self, who: bytes, rate: float, burst: float, now: float) -> bool:
+        tokens, last = self.buckets.get(who, (burst, now))
+        tokens = min(burst, tokens + (now - last) * rate)
+        ok = tokens >= 1.0
+        self.buckets[who] = (tokens - 1.0 if ok else tokens, now)
+        return ok
+
+    def _allow(self, token: bytes | None, address: bytes) -> bool:
+        """One bucket per bearer token, and one per address four times as large: rotating made-up
+        tokens from one address is throttled all the same."""
         now = time.monotonic()
         with self.lock:
-            tokens, last = self.buckets.get(who, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            ok = tokens >= 1.0
-            self.buckets[who] = (tokens - 1.0 if ok else tokens, now)
-            if len(self.buckets) > 100_000:
-                self.buckets.clear()
+            ok = self._take(b"addr:" + address, self.rate * 4, self.burst * 4, now)
+            if token is not None:
+                ok = self._take(b"tok:" + token, self.rate, self.burst, now) and ok
+            if len(self.buckets) > 100_000:  # forget the idlest half, never everyone at once
+                for k, _ in sorted(self.buckets.items(), key=lambda kv: kv[1][1])[:50_000]:
+                    del self.buckets[k]
             return ok
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("path") in ("/healthz",):
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
-        who = headers.get(b"authorization") or str((scope.get("client") or ("?",))[0]).encode()
-        if not self._allow(who):
+        address = str((scope.get("client") or ("?",))[0]).encode()
+        if not self._allow(headers.get(b"authorization"), address):
             start, body = _send_error(429, "too many requests; slow down", [(b"retry-after", b"1")])
             await send(start)
             return await send(body)

@@ -96,16 +96,18 @@ def test_a_flood_from_one_token_is_throttled_429_and_the_server_keeps_answering(
     p = platform_factory(HTTP_RATE_LIMIT_PER_S="5")
     p.wait_healthy()
     flooder, other = p.token("dispatcher", "洪水"), p.token("dispatcher", "旁人")
-    statuses = []
-    throttled = None
-    for _ in range(60):
-        res = p.get("/api/units?limit=1", flooder)
-        statuses.append(res.status)
-        if res.status == 429:
-            throttled = res
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(lambda _: p.get("/api/units?limit=1", flooder), range(60)))
+    elapsed = time.monotonic() - started
+    statuses = [r.status for r in results]
+    throttled = next((r for r in results if r.status == 429), None)
     assert set(statuses) <= {200, 429}, statuses
-    assert statuses.count(429) >= 20, f"no throttling: {statuses}"
-    assert statuses.count(200) >= 5, "the burst is allowed"
+    assert throttled is not None, f"no throttling in {elapsed:.1f}s: {statuses}"
+    # a bucket of 2x the rate, refilled at the rate: no more got through than that allows
+    assert 5 <= statuses.count(200) <= 10 + 5 * elapsed + 1, (elapsed, statuses)
     assert_error(throttled, "429")
     assert throttled.headers.get("Retry-After") or throttled.headers.get("retry-after")
     assert p.get("/api/units?limit=1", other).status == 200, "another token is not throttled by this one"
@@ -115,7 +117,7 @@ def test_a_flood_from_one_token_is_throttled_429_and_the_server_keeps_answering(
     assert p.get("/api/units?limit=1", flooder).status == 200, "the bucket refills"
 
 
-@pytest.mark.xfail(reason="bug: RateLimit keys its bucket on the raw Authorization header (web/limits.py:96), so a "
+@pytest.mark.xfail(reason="bug: RateLimit keys its bucket on the raw Authorization header (web/limits.py:85), so a "
                           "client rotating made-up tokens is never throttled (and can reset all buckets at 100k)",
                    strict=True)
 def test_a_flood_of_made_up_tokens_from_one_address_is_throttled(platform_factory):  # type: ignore[no-untyped-def]

@@ -81,6 +81,13 @@ class Platform:
                                                 env=self.env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
                                                 start_new_session=True)
 
+    def revive(self) -> list[str]:
+        """What a supervisor does (``accidentlink run``, compose's restart policy): start dead children again."""
+        dead = [n for n, p in self.procs.items() if p.poll() is not None]
+        if dead:
+            self.start(*dead)
+        return dead
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         p = self.procs[name]
         if p.poll() is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from claims import services as C
 from web.auth import Principal
@@ -32,15 +32,15 @@ def claim(claim_id: str, request: Request, p: Principal = Depends(insurer)) -> d
 
 
 class ActionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    amount_fen: int | None = Field(None, ge=0, le=10**12, description="assess / pay: integer fen")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
+    amount_fen: StrictInt | None = Field(None, ge=0, le=10**12, description="assess / pay: integer fen")
     accepted: bool | None = Field(None, description="decide: cover accepted or refused")
     reasons: str = Field("", max_length=2000, description="decide: written reasons (required to refuse)")
     note: str = Field("", max_length=500)
 
 
 class RouteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
     insurer: str = Field(min_length=2, max_length=40)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy import select
 
 from accidentlink.clock import iso
@@ -68,23 +68,23 @@ def _act(request: Request, p: Principal, action: str, case_id: str, fn: Callable
 
 
 class ApproveBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    amount_fen: int = Field(gt=0, le=10**12, description="integer fen, at most the eligible amount")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
+    amount_fen: StrictInt = Field(gt=0, le=10**12, description="integer fen, at most the eligible amount")
     note: str = Field("", max_length=500)
 
 
 class RejectBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
     reason: str = Field(min_length=1, max_length=1000)
 
 
 class PayBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
     reference: str | None = Field(None, max_length=100, description="bank transfer reference")
 
 
 class SolvedBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
     driver_ref: str = Field(min_length=1, max_length=200, description="who the police identified (no ID numbers)")
 
 

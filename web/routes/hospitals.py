@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from hospitals import services as H
 from web.auth import Principal
@@ -49,15 +49,15 @@ def confirm(hospital_id: str, admission_id: str, request: Request, p: Principal 
 
 
 class BillItemBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    amount_fen: int = Field(ge=0, le=10**12)
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
+    amount_fen: StrictInt = Field(ge=0, le=10**12)
     incurred_at: str | None = None
     description: str = Field("", max_length=200)
 
 
 class BillBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    amount_fen: int = Field(gt=0, le=10**12, description="integer fen")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
+    amount_fen: StrictInt = Field(gt=0, le=10**12, description="integer fen")
     rescue_started_at: str = Field(description="ISO 8601 with offset")
     items: list[BillItemBody] = Field(default_factory=list, max_length=500)
     vehicle_plate: str | None = Field(None, max_length=20, description="the vehicle whose 交强险 answers (default: the first listed)")

@@ -71,7 +71,7 @@ def get_incident(incident_id: str, request: Request, p: Principal = Depends(disp
 
 
 class CloseBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
     reason: str = Field("", max_length=500)
     police_classification: str | None = Field(None, max_length=60,
                                               description="what police closed it as (property, injury, death, not_an_accident, ...)")
@@ -90,7 +90,7 @@ def close(incident_id: str, body: CloseBody, request: Request, p: Principal = De
 
 
 class ReassignBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
     service: str = Field(pattern="^(122|120)$")
     reason: str = Field("", max_length=500)
 

@@ -49,7 +49,7 @@ def view(quick_id: str, request: Request, t: str | None = Depends(party_link)) -
 
 
 class PhotoBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
     kind: str = Field(pattern="^(front_side|rear_side|impact_point|other)$")
     data_base64: str = Field(min_length=4, max_length=210_000)
 
@@ -61,7 +61,7 @@ def photo(quick_id: str, body: PhotoBody, request: Request, t: str | None = Depe
 
 
 class ConfirmBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
     situations: list[str] = Field(default_factory=list, max_length=10, description="codes from the region's list")
     disputed: bool = False
     signature: str = Field(min_length=1, max_length=60)
@@ -83,7 +83,7 @@ def queue(request: Request, limit: int = Depends(limit_param), p: Principal = De
 
 
 class DetermineBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
     shares: dict[str, str] = Field(description="plate -> full | primary | equal | secondary | none")
     reason: str = Field(min_length=1, max_length=2000)
 

@@ -34,6 +34,12 @@ REPORT_EXAMPLE = {
                  "example": {"report_id": "122-20261122-000123"}}}},
                  422: {"description": "not a valid report; the reason is in `error`"}})
 async def submit_report(request: Request, p: Principal = Depends(require("intake", "dispatcher"))) -> JSONResponse:
+    key = request.headers.get("idempotency-key")
+    c = request.app.state.container
+    if key:
+        prev = await asyncio.get_running_loop().run_in_executor(None, _stored_answer, c, p, key)
+        if prev is not None:
+            return JSONResponse(prev.body, status_code=prev.status_code, headers={"Idempotent-Replay": "true"})
     body = await request.body()
     try:
         report = parse_report(body)
@@ -42,7 +48,6 @@ async def submit_report(request: Request, p: Principal = Depends(require("intake
     producer = request.app.state.producer
     if producer is None:
         raise Unavailable("the broker is not connected")
-    c = request.app.state.container
     topic = c.topics.name("accidents.reported")
 
     def send() -> Any:
@@ -52,5 +57,28 @@ async def submit_report(request: Request, p: Principal = Depends(require("intake
         meta = await asyncio.get_running_loop().run_in_executor(None, send)
     except Exception as e:
         raise Unavailable(f"the broker did not acknowledge the report: {type(e).__name__}") from None
-    return JSONResponse({"report_id": report.report_id, "partition": meta.partition, "offset": meta.offset},
-                        status_code=202)
+    answer = {"report_id": report.report_id, "partition": meta.partition, "offset": meta.offset}
+    if key:
+        await asyncio.get_running_loop().run_in_executor(None, _store_answer, c, p, key, request.url.path, answer)
+    return JSONResponse(answer, status_code=202)
+
+
+def _stored_answer(c: Any, p: Principal, key: str) -> Any:
+    from connectors.sql.models import IdempotencyRow
+
+    with c.db.read() as s:
+        return s.get(IdempotencyRow, (p.token_id, key[:200]))
+
+
+def _store_answer(c: Any, p: Principal, key: str, path: str, answer: dict[str, Any]) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from connectors.sql.models import IdempotencyRow
+
+    try:
+        with c.db.uow() as uow:
+            uow.session.add(IdempotencyRow(token_id=p.token_id, key=key[:200], method="POST", path=path,
+                                           status_code=202, body=answer, created_at=c.clock.now()))
+            uow.commit()
+    except IntegrityError:
+        pass  # a concurrent retry stored it first

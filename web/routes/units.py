@@ -37,7 +37,7 @@ def list_units(request: Request, limit: int = Depends(limit_param), service: str
 
 
 class StatusBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
     status: str = Field(pattern=STATUSES)
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)

@@ -155,7 +155,7 @@ def report_from_dict(doc: Any) -> AccidentReport:
         year = reported_at.astimezone(timezone.utc).year
     except (ValueError, OverflowError) as e:
         raise InvalidReport(f"field 'reported_at': {e}") from None
-    if not 2000 <= year <= 2100:
+    if not 1900 <= year <= 2200:  # also keeps every later conversion of the time in range
         raise InvalidReport(f"field 'reported_at' is out of range (year {year})")
 
     loc = _get(doc, "location", (dict,))

@@ -47,6 +47,30 @@ class Health:
         return ok, parts
 
 
+class KnownTokens:
+    """Hashes of the tokens that exist, re-read every few seconds (for the rate limiter's keying only;
+    authentication itself always asks the database)."""
+
+    def __init__(self, c: Container, every_s: float = 5.0):
+        self.c, self.every_s, self._at, self._hashes = c, every_s, 0.0, frozenset()
+
+    def __call__(self, header: bytes) -> bool:
+        from sqlalchemy import select
+
+        from connectors.sql.models import TokenRow
+        from web.auth import hash_token
+
+        if time.monotonic() - self._at > self.every_s:
+            try:
+                with self.c.db.read() as s:
+                    self._hashes = frozenset(s.scalars(select(TokenRow.token_hash).where(TokenRow.revoked_at.is_(None))))
+            except Exception:
+                pass
+            self._at = time.monotonic()
+        text = header.decode("latin-1")
+        return text[:7].lower() == "bearer " and hash_token(text[7:].strip()) in self._hashes
+
+
 def create_app(c: Container, *, feed: Any = None, producer: Any = None) -> FastAPI:
     app = FastAPI(
         title="AccidentLink", version="1.0.0",
@@ -83,5 +107,5 @@ def create_app(c: Container, *, feed: Any = None, producer: Any = None) -> FastA
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(BodyLimit, max_bytes=c.settings.max_body_bytes)
-    app.add_middleware(RateLimit, rate_per_s=c.settings.rate_limit_per_s)
+    app.add_middleware(RateLimit, rate_per_s=c.settings.rate_limit_per_s, known_token=KnownTokens(c))
     return app

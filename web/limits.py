@@ -70,8 +70,9 @@ class BodyLimit:
 class RateLimit:
     """Token bucket per client (bearer token, else address): ``rate`` requests a second, burst 2x."""
 
-    def __init__(self, app: Any, rate_per_s: int):
+    def __init__(self, app: Any, rate_per_s: int, known_token: Any = None):
         self.app, self.rate, self.burst = app, float(rate_per_s), float(rate_per_s) * 2
+        self.known_token = known_token or (lambda token: True)
         self.buckets: dict[bytes, tuple[float, float]] = {}
         self.lock = threading.Lock()
 
@@ -83,13 +84,12 @@ class RateLimit:
         return ok
 
     def _allow(self, token: bytes | None, address: bytes) -> bool:
-        """One bucket per bearer token, and one per address four times as large: rotating made-up
-        tokens from one address is throttled all the same."""
+        """One bucket per known bearer token; callers without one (no token, or made-up tokens rotated
+        to dodge the limit) share their address's bucket."""
         now = time.monotonic()
+        key = b"tok:" + token if token is not None and self.known_token(token) else b"addr:" + address
         with self.lock:
-            ok = self._take(b"addr:" + address, self.rate * 4, self.burst * 4, now)
-            if token is not None:
-                ok = self._take(b"tok:" + token, self.rate, self.burst, now) and ok
+            ok = self._take(key, self.rate, self.burst, now)
             if len(self.buckets) > 100_000:  # forget the idlest half, never everyone at once
                 for k, _ in sorted(self.buckets.items(), key=lambda kv: kv[1][1])[:50_000]:
                     del self.buckets[k]

@@ -125,9 +125,6 @@ def test_nested_json_masks_people_and_free_text_but_not_units_or_places():  # ty
     assert doc["reporter"]["name"] == "王小明", "the input is not changed (a deep copy)"
 
 
-@pytest.mark.xfail(reason="bug: mask_record (accidentlink/masking.py:59) treats a dict as a person only when it has a "
-                          "'phone' or 'id_number' key; AccidentReport.to_json() drops None fields, so a party given "
-                          "with name and plate only keeps its full name (e.g. in claim_json's 'party')", strict=True)
 def test_a_party_without_phone_or_id_number_still_has_its_name_masked():  # type: ignore[no-untyped-def]
     from accidentlink.reports import parse_report
     from tests.support.reports import report

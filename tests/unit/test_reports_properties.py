@@ -251,9 +251,6 @@ def test_each_corruption_on_a_fixed_report(field, value) -> None:  # type: ignor
 
 
 # ---------------------------------------------------------------- known holes: exceptions that are not InvalidReport
-@pytest.mark.xfail(reason="bug: accidentlink/reports.py:159/161 math.isfinite(lat) raises OverflowError for an integer "
-                          "beyond float range; wrap in try/except (OverflowError) -> InvalidReport. Over HTTP this is a "
-                          "500, in a pipeline it fails the whole batch", strict=True)
 @pytest.mark.parametrize("field", ["lat", "lon"])
 def test_a_coordinate_too_large_for_a_float_is_invalid_report(field) -> None:  # type: ignore[no-untyped-def]
     from tests.support.reports import report
@@ -263,14 +260,10 @@ def test_a_coordinate_too_large_for_a_float_is_invalid_report(field) -> None:  #
     _only_invalid_report(json.dumps(doc))
 
 
-@pytest.mark.xfail(reason="bug: accidentlink/reports.py:134 catches only JSONDecodeError/RecursionError; json.loads "
-                          "raises a plain ValueError for an integer of more than 4300 digits", strict=True)
 def test_an_integer_with_thousands_of_digits_is_invalid_report() -> None:
     _only_invalid_report(b'{"schema": "accident-report/1", "injured": ' + b"9" * 5000 + b"}")
 
 
-@pytest.mark.xfail(reason="bug: parse_report accepts reported_at like 9999-12-31T23:59:59-01:00 whose UTC/+08:00 "
-                          "instant is past year 9999; to_json() (and storing it) raise OverflowError", strict=True)
 @given(reports(), st.datetimes(min_value=datetime(9999, 12, 31), timezones=offsets))
 @settings(max_examples=30, deadline=None)
 def test_a_report_that_parses_can_always_be_written_back(doc, at) -> None:  # type: ignore[no-untyped-def]

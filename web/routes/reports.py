@@ -39,7 +39,7 @@ async def submit_report(request: Request, p: Principal = Depends(require("intake
     if key:
         prev = await asyncio.get_running_loop().run_in_executor(None, _stored_answer, c, p, key)
         if prev is not None:
-            return JSONResponse(prev.body, status_code=prev.status_code, headers={"Idempotent-Replay": "true"})
+            return JSONResponse(prev[1], status_code=prev[0], headers={"Idempotent-Replay": "true"})
     body = await request.body()
     try:
         report = parse_report(body)
@@ -67,7 +67,8 @@ def _stored_answer(c: Any, p: Principal, key: str) -> Any:
     from connectors.sql.models import IdempotencyRow
 
     with c.db.read() as s:
-        return s.get(IdempotencyRow, (p.token_id, key[:200]))
+        row = s.get(IdempotencyRow, (p.token_id, key[:200]))
+        return (row.status_code, row.body) if row is not None else None
 
 
 def _store_answer(c: Any, p: Principal, key: str, path: str, answer: dict[str, Any]) -> None:

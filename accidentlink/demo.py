@@ -87,10 +87,21 @@ DEMO_REPORTS = [
 
 
 def demo_report_values(now: Any = None) -> list[dict[str, Any]]:
+    """The demo reports, placed by the offline gazetteer where their address names a known place."""
+    from connectors.geo import GazetteerGeocoder
+
+    geocoder = GazetteerGeocoder()
     now = now or SystemClock().now()
     out = []
+    last: tuple[float, float] | None = None
     for r in DEMO_REPORTS:
         r = dict(r)
+        found = geocoder.geocode(r["location"].get("address") or "")
+        if found:
+            r["location"] = {**r["location"], "lat": found[0], "lon": found[1]}
+            last = found
+        elif last and r["source"] == "120":  # the second caller of the same crash, 60 m away
+            r["location"] = {**r["location"], "lat": last[0] + 0.0004, "lon": last[1] + 0.0003}
         at = now - timedelta(minutes=r.pop("minutes_ago"))
         out.append({"schema": "accident-report/1", **r, "reported_at": iso(at.replace(microsecond=0))})
     return out

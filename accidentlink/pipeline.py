@@ -14,10 +14,11 @@ The offset is committed by faust after the batch returns (commit after the effec
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -103,6 +104,23 @@ def _seen(session: Session, consumer: str, event_id: str) -> bool:
 
 def mark_processed(session: Session, consumer: str, event_id: str, now: datetime) -> None:
     session.add(ProcessedEvent(consumer=consumer, event_id=event_id, processed_at=now))
+
+
+def unseen_events(session: Session, consumer: str, messages: list[RawMessage], id_field: str,
+                  now: datetime) -> "Iterator[dict[str, Any]]":
+    """The JSON events of a batch this consumer has not handled yet; each is marked processed once the
+    caller's loop body for it has run (in the caller's transaction). Unreadable ones are logged."""
+    for m in messages:
+        try:
+            value = json.loads(m.value or b"")
+            event_id = f"{id_field}:{value[id_field]}"
+        except (ValueError, KeyError, TypeError):
+            log.error("%s: unreadable event at %s", consumer, m.position)
+            continue
+        if _seen(session, consumer, event_id):
+            continue
+        yield value
+        mark_processed(session, consumer, event_id, now)
 
 
 def dead_letter(ctx: Context, msg: RawMessage, reason: str) -> bool:

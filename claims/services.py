@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from accidentlink.clock import iso
 from accidentlink.incidents import IncidentFacts
 from accidentlink.masking import mask_record
-from accidentlink.pipeline import Context, RawMessage, mark_processed
+from accidentlink.pipeline import Context, RawMessage, unseen_events
 from accidentlink.reports import AccidentReport, Party
 from claims.quick import check_quick_handling
 from connectors.sql import incidents as incident_repo
@@ -218,15 +218,7 @@ class ClaimsHandler:
         now = self.clock.now()
         with self.db.uow() as uow:
             s = uow.session
-            for m in messages:
-                try:
-                    bill = json.loads(m.value)
-                    event_id = "bill:" + bill["bill_id"]
-                except (ValueError, KeyError, TypeError):
-                    log.error("unreadable bill event at %s", m.position)
-                    continue
-                if s.get(ProcessedEvent, (CONSUMER, event_id)):
-                    continue
+            for bill in unseen_events(s, CONSUMER, messages, "bill_id", now):
                 if bill.get("insurer_fen", 0) > 0 and bill.get("vehicle_plate"):
                     c = s.scalar(select(ClaimRow).where(ClaimRow.incident_id == bill["incident_id"],
                                                         ClaimRow.plate == bill["vehicle_plate"]))
@@ -237,7 +229,6 @@ class ClaimsHandler:
                              "insurer_fen": bill["insurer_fen"], "amount_fen": bill["amount_fen"]}]}
                         publish(s, CONSUMER, self.topics_, c, "hospital_bill_owed", now, bill_id=bill["bill_id"],
                                 hospital_id=bill["hospital_id"], insurer_fen=bill["insurer_fen"])
-                mark_processed(s, CONSUMER, event_id, now)
             uow.commit()
 
     def flag_overdue(self) -> int:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from accidentlink.clock import CST, iso
 from accidentlink.incidents import IncidentFacts
-from accidentlink.pipeline import Context, RawMessage, mark_processed
+from accidentlink.pipeline import Context, RawMessage, unseen_events
 from accidentlink.reports import AccidentReport
 from connectors.sql import incidents as incident_repo
 from connectors.sql.models import (
@@ -176,18 +176,8 @@ class FundHandler:
     def on_bills(self, messages: list[RawMessage]) -> None:
         now = self.clock.now()
         with self.db.uow() as uow:
-            s = uow.session
-            for m in messages:
-                try:
-                    bill = json.loads(m.value)
-                    event_id, incident_id = "bill:" + bill["bill_id"], bill["incident_id"]
-                except (ValueError, KeyError, TypeError):
-                    log.error("unreadable bill event at %s", m.position)
-                    continue
-                if s.get(ProcessedEvent, (CONSUMER, event_id)):
-                    continue
-                reconcile(s, CONSUMER, self.topics_, incident_id, self.province, now)
-                mark_processed(s, CONSUMER, event_id, now)
+            for bill in unseen_events(uow.session, CONSUMER, messages, "bill_id", now):
+                reconcile(uow.session, CONSUMER, self.topics_, bill["incident_id"], self.province, now)
             uow.commit()
 
     def flag_overdue(self) -> int:

@@ -32,7 +32,7 @@ trap cleanup EXIT
 
 
 echo "== unit, integration and end-to-end tests (SQLite)"
-$PY -m pytest -q -p no:cacheprovider tests --junitxml=test-artifacts/junit-sqlite.xml
+$PY -m pytest -q -p no:cacheprovider tests --durations=15 --junitxml=test-artifacts/junit-sqlite.xml
 
 echo "== database-facing tests on PostgreSQL"
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)

@@ -84,3 +84,26 @@ def idempotent(request: Request, p: Principal, run: Callable[[], tuple[int, Any]
         except IntegrityError:
             pass  # a concurrent retry stored it first; its effect was guarded by the domain
     return JSONResponse(body, status_code=status)
+
+
+def mutate(request: Request, p: Principal, action: str, target: str, fn: Callable[[Any, Any], Any],
+           status: int = 200, audit_detail: dict[str, Any] | None = None) -> JSONResponse:
+    """The shape of every mutating route: one unit of work that runs the service, appends the audit line
+    and commits; domain refusals become their HTTP status; the outbox relay is woken; and the whole is
+    safe under retry (``Idempotency-Key``)."""
+    from web.errors import from_domain
+
+    c: Container = request.app.state.container
+
+    def run() -> tuple[int, Any]:
+        try:
+            with c.db.uow() as uow:
+                out = fn(uow.session, c)
+                audit(c, uow.session, p, action, target, **(audit_detail or {}))
+                uow.commit()
+        except Exception as e:
+            raise from_domain(e) from None
+        request.app.state.relay_notify()
+        return status, out
+
+    return idempotent(request, p, run)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from claims import services as C
 from web.auth import Principal
-from web.deps import audit, container, idempotent, limit_param, require
+from web.deps import container, limit_param, mutate, require
 from web.errors import from_domain
 
 router = APIRouter(tags=["claims"])
@@ -46,37 +46,15 @@ class RouteBody(BaseModel):
 
 @router.post("/api/claims/{claim_id}/route", summary="Route a claim with an unknown insurer code (administrator)")
 def route(claim_id: str, body: RouteBody, request: Request, p: Principal = Depends(require("dispatcher"))) -> Any:
-    c = container(request)
-
-    def run() -> tuple[int, Any]:
-        try:
-            with c.db.uow() as uow:
-                out = C.route_claim(uow.session, c.topics, claim_id, body.insurer, p.actor, c.clock.now())
-                audit(c, uow.session, p, "claim.route", claim_id, insurer=body.insurer)
-                uow.commit()
-        except Exception as e:
-            raise from_domain(e) from None
-        request.app.state.relay_notify()
-        return 200, out
-
-    return idempotent(request, p, run)
+    return mutate(request, p, "claim.route", claim_id,
+                  lambda s, c: C.route_claim(s, c.topics, claim_id, body.insurer, p.actor, c.clock.now()),
+                  audit_detail={"insurer": body.insurer})
 
 
 @router.post("/api/claims/{claim_id}/{action}",
              summary="Insurer step: request-documents, documents-complete, assess, decide, agree, pay")
 def claim_action(claim_id: str, action: str, body: ActionBody, request: Request, p: Principal = Depends(insurer)) -> Any:
-    c = container(request)
-
-    def run() -> tuple[int, Any]:
-        try:
-            with c.db.uow() as uow:
-                out = C.act(uow.session, c.topics, claim_id, p.insurer_id, action,
-                            body.model_dump(exclude_none=True), p.actor, c.clock.now())
-                audit(c, uow.session, p, f"claim.{action}", claim_id, **body.model_dump(exclude_none=True))
-                uow.commit()
-        except Exception as e:
-            raise from_domain(e) from None
-        request.app.state.relay_notify()
-        return 200, out
-
-    return idempotent(request, p, run)
+    fields = body.model_dump(exclude_none=True)
+    return mutate(request, p, f"claim.{action}", claim_id,
+                  lambda s, c: C.act(s, c.topics, claim_id, p.insurer_id, action, fields, p.actor, c.clock.now()),
+                  audit_detail=fields)

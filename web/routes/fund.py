@@ -11,8 +11,8 @@ from accidentlink.clock import iso
 from connectors.sql.models import FundCaseRow, LedgerEntryRow, RecoveryRow
 from fund import services as F
 from web.auth import Principal
-from web.deps import audit, container, idempotent, limit_param, require
-from web.errors import NotFound, from_domain
+from web.deps import container, limit_param, mutate, require
+from web.errors import NotFound
 
 router = APIRouter(tags=["rescue fund"])
 admin = require("fund_admin")
@@ -51,20 +51,7 @@ def case(case_id: str, request: Request, p: Principal = Depends(admin)) -> dict[
 
 def _act(request: Request, p: Principal, action: str, case_id: str, fn: Callable[[Any, Any], dict[str, Any]],
          **audit_detail: Any) -> Any:
-    c = container(request)
-
-    def run() -> tuple[int, Any]:
-        try:
-            with c.db.uow() as uow:
-                out = fn(uow.session, c)
-                audit(c, uow.session, p, action, case_id, **audit_detail)
-                uow.commit()
-        except Exception as e:
-            raise from_domain(e) from None
-        request.app.state.relay_notify()
-        return 200, out
-
-    return idempotent(request, p, run)
+    return mutate(request, p, action, case_id, fn, audit_detail=audit_detail)
 
 
 class ApproveBody(BaseModel):

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from hospitals import services as H
 from web.auth import Principal
-from web.deps import audit, container, idempotent, limit_param, require
+from web.deps import audit, container, idempotent, limit_param, mutate, require
 from web.errors import Forbidden, from_domain
 
 router = APIRouter(tags=["hospitals"])
@@ -68,20 +68,10 @@ class BillBody(BaseModel):
              summary="Record a rescue-cost bill in fen; the answer shows who pays what")
 def bill(hospital_id: str, admission_id: str, body: BillBody, request: Request, p: Principal = Depends(hospital)) -> Any:
     _scope(p, hospital_id)
-    c = container(request)
 
-    def run() -> tuple[int, Any]:
-        try:
-            parsed = H.parse_bill_body(body.model_dump())
-            with c.db.uow() as uow:
-                out = H.record_bill(uow.session, "web", c.topics, hospital_id, admission_id, parsed, p.actor,
-                                    c.clock.now(), c.settings.province)
-                audit(c, uow.session, p, "bill.record", out["bill_id"], amount_fen=out["amount_fen"],
-                      insurer_fen=out["payers"]["insurer_fen"], fund_fen=out["payers"]["fund_fen"])
-                uow.commit()
-        except Exception as e:
-            raise from_domain(e) from None
-        request.app.state.relay_notify()
-        return 201, out
+    def record(s: Any, c: Any) -> Any:
+        return H.record_bill(s, "web", c.topics, hospital_id, admission_id, H.parse_bill_body(body.model_dump()),
+                             p.actor, c.clock.now(), c.settings.province)
 
-    return idempotent(request, p, run)
+    return mutate(request, p, "bill.record", admission_id, record, status=201,
+                  audit_detail={"amount_fen": body.amount_fen})

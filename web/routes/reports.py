@@ -70,7 +70,7 @@ def geocode_body(state: Any, body: bytes) -> bytes:
 
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return body  # parse_report gives the readable reason
     loc = doc.get("location") if isinstance(doc, dict) else None
     if not (isinstance(loc, dict) and isinstance(loc.get("address"), str) and loc.get("lat") is None and loc.get("lon") is None):

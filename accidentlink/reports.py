@@ -115,6 +115,8 @@ def _text(obj: dict, key: str, where: str = "", required: bool = False, max_len:
     v = _get(obj, key, (str,), required=required, where=where)
     if v is not None and len(v) > max_len:
         raise InvalidReport(f"field '{where}{key}' is longer than {max_len} characters")
+    if v is not None and "\x00" in v:
+        raise InvalidReport(f"field '{where}{key}' contains a NUL character")
     return v
 
 

@@ -106,8 +106,12 @@ def from_domain(exc: Exception) -> ApiError:
     from fund.services import CaseNotFound
     from hospitals.services import AdmissionError
 
+    from sqlalchemy.exc import DataError
+
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, DataError):  # e.g. a NUL character PostgreSQL will not store: bad input, not a bug
+        return Unprocessable("a value in the request cannot be stored (NUL character or out of range)")
     if isinstance(exc, AmountAboveEntitlement):
         return Unprocessable(str(exc), allowed_fen=exc.allowed_fen)
     if isinstance(exc, SamePersonApprovedAndPays):

@@ -22,6 +22,10 @@ class BodyLimit:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            start, body = _send_error(422, "NUL characters are not allowed in paths or queries")
+            await send(start)
+            return await send(body)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             start, body = _send_error(413, f"request body larger than {self.max_bytes} bytes")

@@ -136,6 +136,7 @@ def test_unit_status_lifecycle_with_times_and_scoped_unit_tokens(shared_platform
     order = next(o for o in got["orders"] if o["order_id"] == amb["order_id"])
     assert set(order["status_times"]) >= {"dispatched", "acknowledged", "en_route", "on_scene", "transporting", "at_hospital"}
     assert order["state"] == "completed"
+    assert order["figures"]["order_to_on_scene_s"] is not None and "overdue" in order["figures"]
     unit = next(u for u in p.get("/api/units?limit=5000", dispatcher).body if u["unit_id"] == amb["unit_id"])
     assert unit["status"] == "available"
 

@@ -135,3 +135,28 @@ def test_bad_bills_get_readable_422s(shared_platform):
         res = p.post(url, hospital, body)
         assert res.status == 422 and isinstance(res.body.get("error"), str) and res.body["error"], (body, res.body)
     assert p.request("POST", url, hospital, raw=b"{broken").status == 422
+
+
+def test_above_the_provincial_threshold_a_second_approver_signs_and_neither_approver_may_pay(shared_platform):
+    """Shandong's second-approver threshold (5,000,000 fen, fund/rules/provinces.json [U])."""
+    p = shared_platform
+    dispatcher = p.token("dispatcher", "调度员")
+    inc = _injured_incident(p, dispatcher, report(lat=36.30, lon=115.75, injured=1, hit_and_run=True))
+    hid = inc["hospital_id"]
+    hospital = p.token("hospital", "急诊科", hospital=hid)
+    first, second, payer = (p.token("fund_admin", n) for n in ("经办人甲", "复核人乙", "出纳丙"))
+    adm = wait_for(lambda: _admission(p, hospital, hid, inc["incident_id"]), 20, what="admission")
+    p.post(f"/api/hospitals/{hid}/admissions/{adm['admission_id']}/confirm", hospital)
+    p.post(f"/api/hospitals/{hid}/admissions/{adm['admission_id']}/bills", hospital,
+           {"amount_fen": 6000000, "rescue_started_at": datetime.now(CST).isoformat(timespec="seconds")})
+    case = wait_for(lambda: (lambda c: c if c and c["status"] == "applied" else None)(_case(p, first, inc["incident_id"])),
+                    20, what="applied case")
+    cid = case["case_id"]
+    one = p.post(f"/api/fund/cases/{cid}/approve", first, {"amount_fen": 6000000})
+    assert one.status == 200 and one.body.get("awaiting_second_approval") is True and one.body["status"] == "applied"
+    assert p.post(f"/api/fund/cases/{cid}/approve", first, {"amount_fen": 6000000}).status == 409, "not by the same person"
+    two = p.post(f"/api/fund/cases/{cid}/approve", second, {"amount_fen": 6000000})
+    assert two.status == 200 and two.body["status"] == "approved" and two.body["second_approved_by"]
+    assert p.post(f"/api/fund/cases/{cid}/pay", first).status == 403
+    assert p.post(f"/api/fund/cases/{cid}/pay", second).status == 403
+    assert p.post(f"/api/fund/cases/{cid}/pay", payer).status == 200

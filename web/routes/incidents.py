@@ -62,12 +62,19 @@ async def stream(request: Request, p: Principal = Depends(dispatcher)) -> Stream
 
 @router.get("/api/incidents/{incident_id}", summary="One incident with report ids, orders, units, hospital and timeline")
 def get_incident(incident_id: str, request: Request, p: Principal = Depends(dispatcher)) -> dict[str, Any]:
+    from connectors.sql.models import OrderRow
+    from dispatch.services import order_figures
+
     c = container(request)
     with c.db.read() as s:
         row = s.get(IncidentRow, incident_id)
         if row is None:
             raise NotFound(f"no incident {incident_id}")
-        return repo.snapshot(s, row)
+        out = repo.snapshot(s, row)
+        now = c.clock.now()
+        for o in out["orders"]:  # response-time figures against the targets, and what is late right now
+            o["figures"] = order_figures(row, s.get(OrderRow, o["order_id"]), now)
+        return out
 
 
 class CloseBody(BaseModel):

@@ -82,7 +82,7 @@ def ensure_libs(var_dir: Path, *, mvn: str | None = None, timeout_s: float = 180
     Safe against concurrent callers (file lock); fetches into a temp dir, then renames.
     Raises :class:`BrokerError` with the tail of Maven's output on failure.
     """
-    var_dir = Path(var_dir)
+    var_dir = Path(var_dir).resolve()  # Maven runs in another directory: relative paths would point elsewhere
     root = var_dir / f"kafka-{KAFKA_VERSION}"
     libs = root / "libs"
     marker = root / _MARKER

@@ -112,7 +112,8 @@ class Run:
         from connectors.kafka import ensure_topics
         from connectors.kafka_broker import LocalKafka, ensure_libs, free_port
         from connectors.sql.db import upgrade
-        from streams.topics import PARTITIONS
+        from claims.services import known_insurers
+        from streams.topics import declared
 
         if not self.bootstrap:
             progress("starting a Kafka broker on free ports")
@@ -120,7 +121,7 @@ class Run:
             self.broker = LocalKafka(self.tmp / "kafka", port=free_port(), controller_port=free_port(), heap="1g")
             self.broker.start()
             self.bootstrap = self.broker.bootstrap
-        ensure_topics(self.bootstrap, {self.prefix + k: v for k, v in PARTITIONS.items()} | {self.prefix + "baseline": 6})
+        ensure_topics(self.bootstrap, {self.prefix + k: v for k, v in declared(known_insurers()).items()} | {self.prefix + "baseline": 6})
         upgrade(self.db_url)
         res_dir = self.tmp / "resources"
         res_dir.mkdir()

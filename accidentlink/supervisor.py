@@ -34,7 +34,8 @@ def prepare(settings: Any, *, with_demo: bool) -> Any:
     """Broker (if ours), topics, schema, demo data. Returns the LocalKafka we started, or None."""
     from connectors.kafka import ensure_topics
     from connectors.sql.db import upgrade
-    from streams.topics import PARTITIONS
+    from claims.services import known_insurers
+    from streams.topics import declared
 
     broker = None
     if settings.kafka_bootstrap is None:
@@ -46,7 +47,7 @@ def prepare(settings: Any, *, with_demo: bool) -> Any:
         broker.start(reuse=True)
         log.info("kafka ready on %s in %.1fs", broker.bootstrap, time.monotonic() - t0)
     prefix = os.environ.get("ACCIDENTLINK_TOPIC_PREFIX", "")
-    ensure_topics(settings.bootstrap, {prefix + k: v for k, v in PARTITIONS.items()})
+    ensure_topics(settings.bootstrap, {prefix + k: v for k, v in declared(known_insurers()).items()})
     upgrade(settings.db_url)
     if with_demo:
         from accidentlink.bootstrap import build

@@ -70,14 +70,23 @@ def claim_json(c: ClaimRow) -> dict[str, Any]:
             "opened_at": iso(c.opened_at), "updated_at": iso(c.updated_at), "version": c.version}
 
 
+def insurer_topic(code: str) -> str:
+    """Each insurer's own topic (its connector): a slow or failing insurer's consumer delays no one else."""
+    return f"claims.insurer.{code.upper()}"
+
+
 def publish(s: Session, owner: str, topics: Any, c: ClaimRow, change: str, now: datetime, **extra: Any) -> None:
+    """One ``claims.events`` message per state change, and the same on the insurer's own topic once the
+    claim is routed to a known insurer."""
     c.updated_at = now
     c.version = (c.version or 0) + 1
     c.timestamps = {**(c.timestamps or {}), change: iso(now)}
-    emit(s, owner, topics.name("claims.events"), c.claim_id,
-         {"schema": "claim/1", "event_id": f"{c.claim_id}:{c.version}:{change}", "claim_id": c.claim_id,
-          "insurer": c.insurer, "incident_id": c.incident_id, "change": change, "at": iso(now), **extra,
-          "claim": claim_json(c)}, now)
+    value = {"schema": "claim/1", "event_id": f"{c.claim_id}:{c.version}:{change}", "claim_id": c.claim_id,
+             "insurer": c.insurer, "incident_id": c.incident_id, "change": change, "at": iso(now), **extra,
+             "claim": claim_json(c)}
+    emit(s, owner, topics.name("claims.events"), c.claim_id, value, now)
+    if c.routed and c.insurer in known_insurers():
+        emit(s, owner, topics.name(insurer_topic(c.insurer)), c.claim_id, value, now)
 
 
 def person_hash(value: str | None) -> str | None:

@@ -1,6 +1,8 @@
 """Topic names and partition counts, declared once (contract: Kafka). Keys are UTF-8 strings."""
 from __future__ import annotations
 
+from typing import Iterable
+
 REPORTS = "accidents.reported"
 REJECTED = "accidents.rejected"
 INCIDENTS = "incidents"
@@ -16,3 +18,9 @@ PARTITIONS = {
 
 # The three pipelines and their consumer groups (contract: each consumes on its own).
 GROUPS = ("dispatch", "rescue-fund", "claims")
+
+
+def declared(insurer_codes: "Iterable[str]" = ()) -> dict[str, int]:
+    """Every topic the platform writes or reads, with its partitions: the contract's, our extensions,
+    and one ``claims.insurer.<CODE>`` per known insurer (its own connector topic)."""
+    return {**PARTITIONS, **{f"claims.insurer.{code.upper()}": 1 for code in insurer_codes}}

@@ -76,10 +76,11 @@ def _platform(kafka: str, prefix: str, db_url: str, var_dir: Path, **env: str): 
     from connectors.kafka import ensure_topics
     from connectors.kafka_broker import free_port
     from connectors.sql.db import upgrade
-    from streams.topics import PARTITIONS
+    from claims.services import known_insurers
+    from streams.topics import declared
     from tests.support.platform import Platform
 
-    ensure_topics(kafka, {prefix + k: v for k, v in PARTITIONS.items()})
+    ensure_topics(kafka, {prefix + k: v for k, v in declared(known_insurers()).items()})
     upgrade(db_url)
     var_dir.mkdir(parents=True, exist_ok=True)
     p = Platform(kafka, db_url, prefix, var_dir, free_port(), env_extra=dict(env))

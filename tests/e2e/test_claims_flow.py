@@ -55,6 +55,10 @@ def test_minor_two_car_crash_opens_one_claim_at_each_insurer_visible_only_to_it(
     events = [json.loads(m.value) for m in read_all(p.bootstrap, p.prefix + "claims.events")]
     opened = {e["claim_id"] for e in events if e["change"] == "opened" and e["incident_id"] == mine[0]["incident_id"]}
     assert opened == {mine[0]["claim_id"], theirs[0]["claim_id"]}
+    # each insurer's connector: its own topic carries its own claims only
+    own = wait_for(lambda: {json.loads(m.value)["claim_id"] for m in read_all(p.bootstrap, p.prefix + "claims.insurer.CPIC")},
+                   10, what="CPIC's own topic")
+    assert mine[0]["claim_id"] in own and theirs[0]["claim_id"] not in own
     assert r["report_id"]
 
 

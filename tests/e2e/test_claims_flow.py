@@ -56,8 +56,9 @@ def test_minor_two_car_crash_opens_one_claim_at_each_insurer_visible_only_to_it(
     opened = {e["claim_id"] for e in events if e["change"] == "opened" and e["incident_id"] == mine[0]["incident_id"]}
     assert opened == {mine[0]["claim_id"], theirs[0]["claim_id"]}
     # each insurer's connector: its own topic carries its own claims only
-    own = wait_for(lambda: {json.loads(m.value)["claim_id"] for m in read_all(p.bootstrap, p.prefix + "claims.insurer.CPIC")},
-                   10, what="CPIC's own topic")
+    own = wait_for(lambda: (lambda ids: ids if mine[0]["claim_id"] in ids else None)(
+        {json.loads(m.value)["claim_id"] for m in read_all(p.bootstrap, p.prefix + "claims.insurer.CPIC")}),
+        20, what="CPIC's claim on CPIC's own topic")
     assert mine[0]["claim_id"] in own and theirs[0]["claim_id"] not in own
     assert r["report_id"]
 

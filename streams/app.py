@@ -22,6 +22,9 @@ def make_app(group: str, bootstrap: str, datadir: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         topic_allow_declare=False, topic_disable_leader=True,
         broker_commit_every=100, broker_commit_interval=0.5,
+        # a worker killed without goodbye is noticed in 10 s (faust's default is 60 s): its partitions
+        # move to a live member, or back to the restarted one, that much sooner
+        broker_session_timeout=10.0, broker_heartbeat_interval=3.0,
         datadir=datadir,
         producer_acks=-1,
     )

@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     be.add_argument("--seconds", type=int, default=20)
     be.add_argument("--burst", type=int, default=20000)
     be.add_argument("--burst-timeout", type=int, default=600)
+    be.add_argument("--low-rate", type=int, default=40, help="also measure latency at this sustainable rate (0: skip)")
     be.set_defaults(fn=cmd_bench)
 
     a = p.parse_args(argv)

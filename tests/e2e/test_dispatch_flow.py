@@ -52,7 +52,8 @@ def test_injured_crash_gets_the_nearest_free_police_and_ambulance_together_and_e
     again = report(source="120", lat=lat + 0.0005, lon=lon, injured=1)
     produce(p.bootstrap, p.prefix + "accidents.reported", [again])
     wait_for(lambda: again["report_id"] in _incident_of(p, dispatcher, r["report_id"])["report_ids"], 30, what="merge")
-    orders = [json.loads(m.value) for m in read_all(p.bootstrap, p.prefix + "dispatch.orders")]
+    orders = wait_for(lambda: (lambda os: os if len(os) >= 2 else None)(
+        [json.loads(m.value) for m in read_all(p.bootstrap, p.prefix + "dispatch.orders")]), 20, what="orders on the topic")
     assert sorted(o["service"] for o in orders) == ["120", "122"]
     assert set(orders[0]) >= {"incident_id", "order_id", "service", "unit_id", "distance_m", "issued_at"}
 

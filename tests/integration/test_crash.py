@@ -124,7 +124,9 @@ def test_sigkill_of_every_worker_and_the_broker_under_load_loses_and_doubles_not
             assert debit == credit
             db_orders = set(s.scalars(select(OrderRow.order_id)))
         # the topic may carry a re-sent order after a crash (at least once), but never a different one
-        published = {json.loads(m.value)["order_id"] for m in read_all(p.bootstrap, "c.dispatch.orders", timeout_s=30)}
+        published = wait_for(lambda: (lambda ids: ids if ids >= db_orders else None)(
+            {json.loads(m.value)["order_id"] for m in read_all(p.bootstrap, "c.dispatch.orders", timeout_s=30)}),
+            60, 1.0, "every stored order on the topic")
         assert published == db_orders
     finally:
         p.stop()

@@ -83,12 +83,14 @@ def test_two_callers_of_one_crash_make_one_incident_with_one_order_per_service(p
     assert all(elsewhere["report_id"] not in i["report_ids"] or len(i["report_ids"]) == 1 for i in incidents(p, dispatcher))
     wait_for(lambda: len(p.get(f"/api/incidents/{inc['incident_id']}", dispatcher).body["orders"]) == 2, 20,
              what="two orders")
-    orders = [json.loads(r.value) for r in read_all(p.bootstrap, p.prefix + "dispatch.orders")
-              if json.loads(r.value)["incident_id"] == inc["incident_id"]]
+    orders = wait_for(lambda: (lambda os: os if len(os) >= 2 else None)(
+        [json.loads(r.value) for r in read_all(p.bootstrap, p.prefix + "dispatch.orders")
+         if json.loads(r.value)["incident_id"] == inc["incident_id"]]), 20, what="both orders on the topic")
     assert sorted(o["service"] for o in orders) == ["120", "122"]
     assert orders[0]["issued_at"] == orders[1]["issued_at"], "police and ambulance ordered in the same step"
-    changes = [json.loads(r.value)["change"] for r in read_all(p.bootstrap, p.prefix + "incidents")
-               if r.key.decode() == inc["incident_id"]]
+    changes = wait_for(lambda: (lambda cs: cs if "hospital_assigned" in cs else None)(
+        [json.loads(r.value)["change"] for r in read_all(p.bootstrap, p.prefix + "incidents")
+         if r.key.decode() == inc["incident_id"]]), 20, what="incident changes on the topic")
     assert changes.count("created") == 1 and changes.count("report_merged") == 1
     assert {"unit_assigned", "hospital_assigned"} <= set(changes)
 
@@ -115,8 +117,10 @@ def test_a_killed_pipeline_delays_no_other_and_catches_up_with_nothing_lost_or_d
     claims = wait_for(lambda: (lambda b: b if len(b) >= 5 else None)(p.get("/api/claims?limit=5000", picc).body),
                       90, what="claims caught up after restart")
     assert len(claims) == 5
-    opened = [json.loads(r.value) for r in read_all(p.bootstrap, p.prefix + "claims.events")]
-    opened = [e for e in opened if e["change"] == "opened"]
+    opened = wait_for(lambda: (lambda es: es if len(es) >= 5 else None)(
+        [e for e in (json.loads(r.value) for r in read_all(p.bootstrap, p.prefix + "claims.events"))
+         if e["change"] == "opened"]), 20, what="opened claims on the topic")
     assert len(opened) == len({e["claim_id"] for e in opened}) == 5, "nothing opened twice"
-    orders = [json.loads(r.value) for r in read_all(p.bootstrap, p.prefix + "dispatch.orders")]
+    orders = wait_for(lambda: (lambda os: os if len({o["order_id"] for o in os}) >= 20 else None)(
+        [json.loads(r.value) for r in read_all(p.bootstrap, p.prefix + "dispatch.orders")]), 20, what="orders on the topic")
     assert len({o["order_id"] for o in orders}) == 20, "one police and one ambulance order per injured crash"

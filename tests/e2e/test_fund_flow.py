@@ -162,3 +162,27 @@ def test_above_the_provincial_threshold_a_second_approver_signs_and_neither_appr
     assert p.post(f"/api/fund/cases/{cid}/pay", first).status == 403
     assert p.post(f"/api/fund/cases/{cid}/pay", second).status == 403
     assert p.post(f"/api/fund/cases/{cid}/pay", payer).status == 200
+
+
+def test_a_relative_applies_for_funeral_costs_of_a_hit_and_run_death_and_is_paid_once(shared_platform):
+    """Funeral costs (试行办法 16; 办法 2022 [S]): a relative applies with the body-disposal notice."""
+    p = shared_platform
+    dispatcher = p.token("dispatcher", "调度员")
+    maker, checker = p.token("fund_admin", "经办人丁"), p.token("fund_admin", "复核人戊")
+    r = report(lat=36.28, lon=115.70, injured=0, fatalities=1, hit_and_run=True)
+    inc = _injured_incident(p, dispatcher, r)
+    no_death = _injured_incident(p, dispatcher, report(lat=36.27, lon=115.69, injured=1, hit_and_run=True))
+    body = {"incident_id": inc["incident_id"], "amount_fen": 1200000, "relative": "李某某", "body_disposal_notice": "聊公交尸字2026-001"}
+    assert p.post("/api/fund/funeral-applications", dispatcher, body).status == 403
+    assert p.post("/api/fund/funeral-applications", maker, {**body, "incident_id": no_death["incident_id"]}).status == 409
+    opened = p.post("/api/fund/funeral-applications", maker, body)
+    assert opened.status == 201, opened.body
+    case = opened.body
+    assert case["kind"] == "funeral" and case["status"] == "applied" and "funeral_payment" in case["deadlines"]
+    assert case["victim_ref"] != "李某某", "the relative's name is masked"
+    assert p.post("/api/fund/funeral-applications", maker, body).status == 409, "one funeral case per accident"
+    assert p.post(f"/api/fund/cases/{case['case_id']}/approve", maker, {"amount_fen": 1200001}).status == 422
+    assert p.post(f"/api/fund/cases/{case['case_id']}/approve", maker, {"amount_fen": 1200000}).status == 200
+    assert p.post(f"/api/fund/cases/{case['case_id']}/pay", maker).status == 403
+    assert p.post(f"/api/fund/cases/{case['case_id']}/pay", checker).status == 200
+    assert p.post(f"/api/fund/cases/{case['case_id']}/pay", checker).status == 409

@@ -75,6 +75,24 @@ class SolvedBody(BaseModel):
     driver_ref: str = Field(min_length=1, max_length=200, description="who the police identified (no ID numbers)")
 
 
+class FuneralBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
+    incident_id: str = Field(min_length=1, max_length=40)
+    amount_fen: StrictInt = Field(gt=0, le=10**12, description="funeral costs in integer fen")
+    relative: str = Field(min_length=1, max_length=100, description="the applying relative (masked in views)")
+    body_disposal_notice: str = Field(min_length=1, max_length=60, description="police 尸体处理通知书 number")
+
+
+@router.post("/api/fund/funeral-applications", status_code=201,
+             summary="A relative's funeral-cost application, taken by the fund office (paid within 3 working days)")
+def funeral(body: FuneralBody, request: Request, p: Principal = Depends(admin)) -> Any:
+    return mutate(request, p, "fund.funeral_application", body.incident_id,
+                  lambda s, c: F.apply_for_funeral_costs(s, "web", c.topics, body.incident_id, body.amount_fen,
+                                                         body.relative, body.body_disposal_notice,
+                                                         c.settings.province, c.clock.now()),
+                  status=201, audit_detail={"amount_fen": body.amount_fen})
+
+
 @router.post("/api/fund/cases/{case_id}/approve", summary="Approve an advance (422 with allowed_fen when above entitlement)")
 def approve(case_id: str, body: ApproveBody, request: Request, p: Principal = Depends(admin)) -> Any:
     return _act(request, p, "fund.approve", case_id, lambda s, c: F.approve_case(

@@ -269,11 +269,12 @@ def claim_overdue(c: ClaimRow, now: datetime) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- the insurer's desk (HTTP)
+# The insurer's steps, in the order of claims/lifecycle.py (条例 27-29 [O]): no step skipped, none repeated.
 TRANSITIONS = {
     # action: (allowed from, to)
-    "request-documents": (("opened",), "documents_requested"),
-    "documents-complete": (("opened", "documents_requested"), "documents_complete"),
-    "assess": (("documents_complete", "assessed"), "assessed"),
+    "request-documents": (("opened", "routed"), "documents_requested"),
+    "documents-complete": (("documents_requested",), "documents_complete"),
+    "assess": (("documents_complete",), "assessed"),
     "decide": (("assessed",), "cover_decided"),
     "agree": (("cover_decided",), "agreed"),
     "pay": (("agreed",), "paid"),
@@ -305,8 +306,8 @@ def act(s: Session, topics: Any, claim_id: str, insurer: str, action: str, body:
     if action not in TRANSITIONS:
         raise ClaimNotFound(f"no action {action}")
     allowed, to = TRANSITIONS[action]
-    if c.status == to and action in ("pay", "documents-complete", "request-documents", "agree"):
-        raise ClaimConflict(f"claim {claim_id} is already {to}")
+    if c.status == to or (action == "decide" and c.status == "refused"):
+        raise ClaimConflict(f"claim {claim_id} is already {c.status}")
     if c.status not in allowed:
         raise ClaimConflict(f"claim {claim_id} is {c.status}; '{action}' needs one of {', '.join(allowed)}")
     extra = check_action(c, action, body)
@@ -328,6 +329,8 @@ def route_claim(s: Session, topics: Any, claim_id: str, insurer: str, actor: str
     c = own_claim(s, claim_id, None)
     if c.routed:
         raise ClaimConflict(f"claim {claim_id} is already routed to {c.insurer}")
-    c.insurer, c.routed, c.status = insurer.upper(), True, "opened"
+    if insurer.upper() not in known_insurers():
+        raise ClaimConflict(f"insurer {insurer!r} is not known; route the claim to a known insurer")
+    c.insurer, c.routed, c.status = insurer.upper(), True, "routed"
     publish(s, "web", topics, c, "routed", now, routed_by=actor)
     return claim_json(c)

@@ -176,3 +176,21 @@ def test_inbound_sms_reply_is_accepted_only_with_a_valid_twilio_signature(platfo
         assert resp.status == 200
         assert "已确认" in resp.read().decode()
     assert r["report_id"]
+
+
+def test_a_claim_with_an_unknown_insurer_code_waits_for_an_administrator_to_route_it(shared_platform):
+    p = shared_platform
+    dispatcher = p.token("dispatcher", "理赔路由管理员")
+    picc = p.token("insurer", "PICC理赔", insurer="PICC")
+    r = report(lat=ZHANGDIAN[0] + 0.09, lon=ZHANGDIAN[1], parties=[party("鲁C96001", "NEWINS"), party("鲁C96002", "PICC")])
+    produce(p.bootstrap, p.prefix + "accidents.reported", [r])
+    waiting = wait_for(lambda: [c for c in p.get("/api/claims-awaiting-routing", dispatcher).body if c["plate"] == "鲁C96001"],
+                       20, what="the unrouted claim")
+    cid = waiting[0]["claim_id"]
+    assert waiting[0]["routed"] is False and p.get(f"/api/claims/{cid}", picc).status == 404
+    assert p.post(f"/api/claims/{cid}/route", dispatcher, {"insurer": "NOSUCH"}).status == 409
+    routed = p.post(f"/api/claims/{cid}/route", dispatcher, {"insurer": "PICC"})
+    assert routed.status == 200 and routed.body["status"] == "routed"
+    assert p.get(f"/api/claims/{cid}", picc).body["insurer"] == "PICC"
+    assert p.post(f"/api/claims/{cid}/route", dispatcher, {"insurer": "PICC"}).status == 409
+    assert p.post(f"/api/claims/{cid}/request-documents", picc, {}).status == 200

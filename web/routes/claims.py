@@ -22,6 +22,13 @@ def claims(request: Request, limit: int = Depends(limit_param), status: str | No
         return C.list_claims(s, p.insurer_id, limit, status)
 
 
+@router.get("/api/claims-awaiting-routing", summary="Claims whose insurer code is unknown, for an administrator to route")
+def awaiting_routing(request: Request, limit: int = Depends(limit_param),
+                     p: Principal = Depends(require("dispatcher"))) -> list[dict[str, Any]]:
+    with container(request).db.read() as s:
+        return C.list_claims(s, None, limit, "awaiting_routing")
+
+
 @router.get("/api/claims/{claim_id}", summary="One of the insurer's claims")
 def claim(claim_id: str, request: Request, p: Principal = Depends(insurer)) -> dict[str, Any]:
     try:

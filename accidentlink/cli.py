@@ -5,11 +5,7 @@ import argparse
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
 from accidentlink.logs import setup_logging

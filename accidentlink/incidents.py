@@ -16,7 +16,7 @@ so a later, larger count raises the incident's.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from accidentlink.reports import AccidentReport, Party

@@ -26,7 +26,7 @@ from accidentlink.pipeline import Context, RawMessage, unseen_events
 from accidentlink.reports import AccidentReport, Party
 from claims.quick import check_quick_handling
 from connectors.sql import incidents as incident_repo
-from connectors.sql.models import ClaimRow, IncidentRow, ProcessedEvent, QuickCaseRow
+from connectors.sql.models import ClaimRow, IncidentRow, QuickCaseRow
 from connectors.sql.outbox import emit, enqueue_sms
 
 log = logging.getLogger("accidentlink.claims")

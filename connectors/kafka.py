@@ -19,19 +19,6 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 log = logging.getLogger(__name__)
 
-#: topic -> partition count. Keyed topics (by accident/incident/case id) keep per-key order.
-TOPICS: dict[str, int] = {
-    "accidents.reported": 6,
-    "accidents.rejected": 3,
-    "incidents": 6,
-    "dispatch.orders": 6,
-    "fund.cases": 3,
-    "claims.events": 3,
-    "hospitals.bills": 3,
-    "sms.inbound": 1,
-}
-
-
 class Record(NamedTuple):
     key: bytes | None
     value: bytes | None
@@ -56,7 +43,7 @@ def admin_client(bootstrap: str | Sequence[str], timeout_s: float = 10,
     return KafkaAdminClient(**cfg)
 
 
-def ensure_topics(bootstrap: str | Sequence[str], topics: Mapping[str, int] = TOPICS,
+def ensure_topics(bootstrap: str | Sequence[str], topics: Mapping[str, int],
                   replication: int = 1, timeout_s: float = 30) -> list[str]:
     """Create the missing topics (existing ones are left alone) and wait until metadata
     shows every topic in ``topics`` with a leader on each partition.

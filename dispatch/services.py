@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,11 +19,11 @@ from sqlalchemy.orm import Session
 from accidentlink.clock import iso
 from accidentlink.incidents import IncidentFacts as Unified
 from accidentlink.masking import mask_text
-from accidentlink.pipeline import Context, RawMessage
-from accidentlink.reports import AccidentReport, Party
+from accidentlink.pipeline import Context
+from accidentlink.reports import AccidentReport
 from connectors.sql import incidents as repo
 from connectors.sql.models import HospitalRow, IncidentRow, OrderRow, UnitRow
-from connectors.sql.outbox import emit, enqueue_sms
+from connectors.sql.outbox import enqueue_sms
 from dispatch.choose import DispatchPlan, IncidentFacts, UnitOrder, next_candidate, plan_dispatch
 from dispatch.errors import NoHospitalAvailable, NoUnitAvailable
 from dispatch.lifecycle import check_transition
@@ -360,14 +359,20 @@ def order_figures(inc: IncidentRow, order: OrderRow, now: datetime | None = None
     return out
 
 
+def _incident_for_update(uow: Any, c: Any, incident_id: str) -> tuple[Context, IncidentRow]:
+    """A dispatcher's action on one incident: under the same lock as the pipelines' merge."""
+    uow.lock("incident-merge")
+    ctx = _web_ctx(uow, c)
+    row = uow.session.get(IncidentRow, incident_id)
+    if row is None:
+        raise LookupError(f"no incident {incident_id}")
+    return ctx, row
+
+
 def close_incident(c: Any, incident_id: str, p: Any, reason: str, classification: str | None, audit: Any) -> dict[str, Any]:
     with c.db.uow() as uow:
-        uow.lock("incident-merge")
-        ctx = _web_ctx(uow, c)
+        ctx, row = _incident_for_update(uow, c, incident_id)
         s = uow.session
-        row = s.get(IncidentRow, incident_id)
-        if row is None:
-            raise LookupError(f"no incident {incident_id}")
         if row.status == "closed":
             return {**repo.snapshot(s, row), "changed": False}
         for o in s.scalars(select(OrderRow).where(OrderRow.incident_id == incident_id, OrderRow.state == "active")):
@@ -385,12 +390,8 @@ def close_incident(c: Any, incident_id: str, p: Any, reason: str, classification
 def reassign_unit(c: Any, incident_id: str, service: str, p: Any, reason: str, audit: Any) -> dict[str, Any]:
     d = dispatcher_for(c)
     with c.db.uow() as uow:
-        uow.lock("incident-merge")
-        ctx = _web_ctx(uow, c)
+        ctx, row = _incident_for_update(uow, c, incident_id)
         s = uow.session
-        row = s.get(IncidentRow, incident_id)
-        if row is None:
-            raise LookupError(f"no incident {incident_id}")
         if row.status != "open":
             raise NoUnitAvailable(service, "the incident is closed")
         replaced = {}

@@ -8,8 +8,6 @@ which is the police's electronic notice to the fund (程序规定 42 [O] duty; i
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import replace
 from datetime import datetime
@@ -25,15 +23,15 @@ from accidentlink.pipeline import Context, RawMessage, unseen_events
 from accidentlink.reports import AccidentReport
 from connectors.sql import incidents as incident_repo
 from connectors.sql.models import (
-    BillRow, FundCaseRow, FundPaymentRow, IncidentRow, LedgerEntryRow, ProcessedEvent, RecoveryRow,
+    BillRow, FundCaseRow, FundPaymentRow, IncidentRow, LedgerEntryRow, RecoveryRow,
 )
 from connectors.sql.outbox import emit
 from fund.cases import (
-    AlreadyPaid, CaseKind, CaseState, FundCase, FundEvent, HitAndRunSolved, InvalidState, RecoveryOpened,
-    SamePersonApprovedAndPays, SecondApprovalRequired, approve, case_to_dict, event_to_dict, notify_police, open_case, open_case_reasons,
-    overdue, pay, receive_application, reject, solve_hit_and_run,
+    AlreadyPaid, CaseKind, CaseState, FundCase, FundEvent, HitAndRunSolved, InvalidState, SamePersonApprovedAndPays,
+    SecondApprovalRequired, approve, case_to_dict, event_to_dict, notify_police, open_case, open_case_reasons, overdue,
+    pay, receive_application, reject, solve_hit_and_run,
 )
-from fund.ledger import balance, entries_for_event
+from fund.ledger import entries_for_event
 
 log = logging.getLogger("accidentlink.fund")
 CONSUMER = "rescue-fund"

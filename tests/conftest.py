@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -34,11 +35,31 @@ def prefix() -> str:
 
 @pytest.fixture
 def topics(kafka: str, prefix: str) -> str:
+    from claims.services import known_insurers
     from connectors.kafka import ensure_topics
-    from streams.topics import PARTITIONS
+    from streams.topics import declared
 
-    ensure_topics(kafka, {prefix + k: v for k, v in PARTITIONS.items()})
+    ensure_topics(kafka, {prefix + k: v for k, v in declared(known_insurers()).items()})
     return prefix
+
+
+@contextmanager
+def fresh_postgres_database(base: str, stem: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database beside ``base`` (TEST_DATABASE_URL), dropped afterwards."""
+    from sqlalchemy import text
+
+    from connectors.sql.db import make_engine
+
+    name = f"{stem}_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture
@@ -47,21 +68,8 @@ def db_url(tmp_path: Path) -> Iterator[str]:
     if not base:
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
-    from sqlalchemy import create_engine, text
-
-    from connectors.sql.db import make_engine
-
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = make_engine(base)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.rsplit("/", 1)[0] + "/" + name
-    try:
+    with fresh_postgres_database(base, "t") as url:
         yield url
-    finally:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -111,27 +119,11 @@ def shared_platform(kafka: str, tmp_path_factory: pytest.TempPathFactory):  # ty
     """One running platform for a whole test module (tests keep apart by their own report ids)."""
     base = os.environ.get("TEST_DATABASE_URL")
     var = tmp_path_factory.mktemp("platform")
-    name = None
-    if base:
-        from sqlalchemy import text
-
-        from connectors.sql.db import make_engine
-
-        name = "m_" + uuid.uuid4().hex[:12]
-        admin = make_engine(base)
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = base.rsplit("/", 1)[0] + "/" + name
-    else:
-        url = f"sqlite:///{var / 'platform.db'}"
-    p = _platform(kafka, f"m{uuid.uuid4().hex[:8]}.", url, var / "var")
-    p.start()
-    try:
-        p.wait_healthy()
-        yield p
-    finally:
-        p.stop()
-        if name:
-            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    with (fresh_postgres_database(base, "m") if base else nullcontext(f"sqlite:///{var / 'platform.db'}")) as url:
+        p = _platform(kafka, f"m{uuid.uuid4().hex[:8]}.", url, var / "var")
+        p.start()
+        try:
+            p.wait_healthy()
+            yield p
+        finally:
+            p.stop()

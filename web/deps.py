@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from accidentlink.bootstrap import Container
 from connectors.sql.models import AuditRow, IdempotencyRow
 from web.auth import Principal, authenticate
-from web.errors import ApiError, Forbidden, Unauthorized, Unprocessable
+from web.errors import Forbidden, Unauthorized, Unprocessable
 
 bearer = HTTPBearer(auto_error=False, description="Bearer token from `accidentlink token create`")
 

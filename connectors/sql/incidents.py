@@ -12,7 +12,7 @@ from accidentlink.clock import iso
 from accidentlink.incidents import MERGE_RADIUS_M, MERGE_WINDOW, IncidentFacts
 from accidentlink.masking import mask_record
 from connectors.sql.models import (
-    AdmissionRow, IncidentRow, OrderRow, ReportRow, TimelineEntry, UnitRow,
+    IncidentRow, OrderRow, ReportRow, TimelineEntry, UnitRow,
 )
 
 INCIDENT_SCHEMA = "incident/1"

@@ -54,9 +54,11 @@ def test_start_produce_consume_stop(tmp_path, libs):
         assert ck.broker_is_up(b)
         assert broker.pid_path.read_text().strip() == str(pid)
 
-        created = ck.ensure_topics(b)
-        assert sorted(created) == sorted(ck.TOPICS)
-        assert ck.ensure_topics(b) == []  # idempotent
+        from streams.topics import PARTITIONS
+
+        created = ck.ensure_topics(b, PARTITIONS)
+        assert sorted(created) == sorted(PARTITIONS)
+        assert ck.ensure_topics(b, PARTITIONS) == []  # idempotent
 
         run = uuid.uuid4().hex[:8].encode()
         sent = [(b"acc-%d" % i, b'{"n":%d,"run":"%s"}' % (i, run)) for i in range(50)]

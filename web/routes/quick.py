@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from claims import quick_service as Q
 from web.auth import Principal
-from web.deps import audit, container, idempotent, limit_param, require
+from web.deps import container, limit_param, mutate, require
 from web.errors import from_domain
 
 router = APIRouter(tags=["quick handling"])
@@ -90,13 +90,6 @@ class DetermineBody(BaseModel):
 
 @router.post("/api/quick/{quick_id}/determine", summary="The officer's electronic accident determination (程序规定 20)")
 def determine(quick_id: str, body: DetermineBody, request: Request, p: Principal = Depends(require("dispatcher"))) -> Any:
-    c = container(request)
-
-    def run() -> tuple[int, Any]:
-        def fn(s: Any, c: Any) -> Any:
-            out = Q.police_determine(s, c.topics, quick_id, body.shares, body.reason, p.actor, c.clock.now())
-            audit(c, s, p, "quick.determine", quick_id, shares=body.shares)
-            return out
-        return 200, _run(request, fn)
-
-    return idempotent(request, p, run)
+    return mutate(request, p, "quick.determine", quick_id,
+                  lambda s, c: Q.police_determine(s, c.topics, quick_id, body.shares, body.reason, p.actor, c.clock.now()),
+                  audit_detail={"shares": body.shares})

@@ -20,15 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterator, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from accidentlink.clock import Clock, iso
 from accidentlink.incidents import IncidentFacts, choose_incident, merge, open_incident
 from accidentlink.reports import AccidentReport, InvalidReport, parse_report
+from connectors.sql import batch
 from connectors.sql import incidents as repo
 from connectors.sql.db import Database, UnitOfWork
-from connectors.sql.models import ProcessedEvent, RejectedMessage, ReportRow
+from connectors.sql.batch import WriteBatch
+from connectors.sql.models import IncidentRow, ProcessedEvent, RejectedMessage, ReportRow
 from connectors.sql.outbox import emit
 
 log = logging.getLogger("accidentlink.pipeline")
@@ -60,6 +63,31 @@ class Context:
     consumer: str
     now: datetime
     topics: "TopicNames"
+    seen: set[str] | None = None  # this consumer's inbox entries for the batch (prefetched)
+    known_reports: dict[str, str] | None = None  # report id -> incident id of the batch's recorded reports
+
+    def was_seen(self, event_id: str) -> bool:
+        if self.seen is not None:
+            return event_id in self.seen
+        return _seen(self.session, self.consumer, event_id)
+
+    def mark_processed(self, event_id: str) -> None:
+        if self.seen is not None:
+            self.seen.add(event_id)
+        mark_processed(self.session, self.consumer, event_id, self.now)
+
+    def buffer_mark(self) -> tuple[Any, ...]:
+        buffered = batch.current(self.session)
+        return (buffered.mark() if buffered else (), set(self.seen or ()))
+
+    def buffer_rollback(self, mark: tuple[Any, ...]) -> None:
+        buffered = batch.current(self.session)
+        if buffered:
+            buffered.rollback(mark[0])
+            buffered.forget_reads()
+        if self.seen is not None:
+            self.seen = mark[1]
+        self.known_reports = None
 
     @property
     def session(self) -> Session:
@@ -71,7 +99,17 @@ class Context:
 
     def incident_changed(self, incident_id: str, change: str, **extra: Any) -> None:
         row = repo.touch(self.session, incident_id, self.now)
-        self.emit(INCIDENTS_TOPIC, incident_id, repo.incident_event(self.session, row, change, self.now, **extra))
+        self.incident_event(incident_id, change, row, **extra)
+
+    def incident_event(self, incident_id: str, change: str, row: IncidentRow | None = None, **extra: Any) -> None:
+        """Put the change onto ``incidents`` (inside a pipeline batch: built once per incident at its end)."""
+        row = row if row is not None else repo.incident(self.session, incident_id)
+        buffered = batch.current(self.session)
+        if buffered is not None:
+            buffered.incident_changes.append((incident_id, change, self.now, row.version, extra,
+                                              self.topics.name(INCIDENTS_TOPIC), self.consumer))
+        else:
+            self.emit(INCIDENTS_TOPIC, incident_id, repo.incident_event(self.session, row, change, self.now, **extra))
 
 
 @dataclass(frozen=True)
@@ -102,7 +140,11 @@ def _seen(session: Session, consumer: str, event_id: str) -> bool:
 
 
 def mark_processed(session: Session, consumer: str, event_id: str, now: datetime) -> None:
-    session.add(ProcessedEvent(consumer=consumer, event_id=event_id, processed_at=now))
+    buffered = batch.current(session)
+    if buffered is not None:
+        buffered.processed.append({"consumer": consumer, "event_id": event_id, "processed_at": now})
+    else:
+        session.add(ProcessedEvent(consumer=consumer, event_id=event_id, processed_at=now))
 
 
 def unseen_events(session: Session, consumer: str, messages: list[RawMessage], id_field: str,
@@ -141,24 +183,29 @@ def record_report(ctx: Context, report: AccidentReport, geodesic_m: Callable[[fl
                   ) -> IncidentFacts:
     """Fold the report into its unified incident, once across all pipelines; emit the change."""
     s = ctx.session
-    known = s.get(ReportRow, report.report_id)
-    if known is not None:
-        return repo.load_facts(s, known.incident_id)  # type: ignore[return-value]
+    if ctx.known_reports is not None:  # the batch looked its reports up at once
+        incident_id = ctx.known_reports.get(report.report_id)
+    else:
+        known = s.get(ReportRow, report.report_id)
+        incident_id = known.incident_id if known is not None else None
+    if incident_id is not None:
+        row = repo.incident(s, incident_id)
+        return repo.facts_of(row, repo.report_ids_of(s, incident_id))
     lat, lon = report.location.lat, report.location.lon
     candidates = [(c, geodesic_m(lat, lon, c.lat, c.lon))
                   for c in repo.merge_candidates(s, lat, lon, report.reported_at)]
     target = choose_incident(report, candidates)
     facts = merge(target, report) if target else open_incident(report)
-    repo.save_facts(s, facts, ctx.now)
-    s.add(ReportRow(report_id=report.report_id, incident_id=facts.incident_id, source=report.source,
-                    reported_at=report.reported_at, payload=report.to_json(), received_at=ctx.now))
-    s.flush()
+    row = repo.save_facts(s, facts, ctx.now, new=target is None)
+    repo.add_report(s, ReportRow(report_id=report.report_id, incident_id=facts.incident_id, source=report.source,
+                                 reported_at=report.reported_at, payload=report.to_json(), received_at=ctx.now),
+                    created=target is None)
+    if ctx.known_reports is not None:
+        ctx.known_reports[report.report_id] = facts.incident_id
     change = "report_merged" if target else "created"
     repo.add_timeline(s, facts.incident_id, ctx.now, change, report_id=report.report_id, source=report.source,
                       reported_at=iso(report.reported_at), injured=report.injured, fatalities=report.fatalities)
-    row = s.get(repo.IncidentRow, facts.incident_id)
-    ctx.emit(INCIDENTS_TOPIC, facts.incident_id,
-             repo.incident_event(s, row, change, ctx.now, report_id=report.report_id))
+    ctx.incident_event(facts.incident_id, change, row, report_id=report.report_id)
     return facts
 
 
@@ -172,37 +219,101 @@ class Pipeline:
 
     def process(self, messages: list[RawMessage]) -> BatchResult:
         """Transient database errors propagate (the caller retries the batch); anything else that one
-        message raises dead-letters that message and the rest of the batch goes on."""
+        message raises dead-letters that message and the rest of the batch goes on.
+
+        The fast pass handles the whole batch in one transaction without savepoints and writes it in
+        bulk at its end (``connectors.sql.batch``). Should anything in it fail for a reason other than a
+        transient one (a bug, a rule, a constraint that only the final write sees), it is rolled back
+        and the batch is done again carefully: each message in its own savepoint, written at once, so
+        only the culprit is dead-lettered and the rest commit."""
+        parsed = [self._parse(m) for m in messages]
+        try:
+            return self._process(messages, parsed, careful=False)
+        except OperationalError:
+            raise
+        except Exception as e:
+            log.warning("%s: a batch of %d failed (%s: %s); redoing it message by message", self.consumer,
+                        len(messages), type(e).__name__, str(e)[:300])
+            self._rolled_back()
+            return self._process(messages, parsed, careful=True)
+
+    def _rolled_back(self) -> None:
+        hook = getattr(self.handler, "rolled_back", None)
+        if hook is not None:
+            hook()
+
+    @staticmethod
+    def _parse(msg: RawMessage) -> AccidentReport | str:
+        try:
+            return parse_report(msg.value)  # type: ignore[arg-type]
+        except Exception as e:  # InvalidReport, or anything the parser did not foresee: never stop the batch
+            return str(e) if isinstance(e, InvalidReport) else f"unreadable report: {type(e).__name__}: {str(e)[:200]}"
+
+    def _process(self, messages: list[RawMessage], parsed: list[AccidentReport | str], careful: bool) -> BatchResult:
         result = BatchResult()
         with self.db.uow() as uow:
             uow.lock("incident-merge")
             ctx = Context(uow, self.consumer, self.clock.now(), self.topics)
-            for msg in messages:
-                self._one(ctx, msg, result)
+            buffered = WriteBatch(fast=not careful).install(uow.session)
+            try:
+                self._prefetch(ctx, messages, parsed)
+                prepare = getattr(self.handler, "prepare", None)
+                if prepare is not None:  # a handler's own once-per-batch reads
+                    prepare(ctx, [r for r in parsed if isinstance(r, AccidentReport)])
+                for msg, report in zip(messages, parsed):
+                    self._one(ctx, msg, report, result, buffered if careful else None)
+                buffered.flush(uow.session)
+            finally:
+                batch.remove(uow.session)
             uow.commit()
         return result
 
-    def _one(self, ctx: Context, msg: RawMessage, result: BatchResult) -> None:
+    def _prefetch(self, ctx: Context, messages: list[RawMessage], parsed: list[AccidentReport | str]) -> None:
+        """One query each for what the batch would otherwise look up message by message: the inbox,
+        the reports other pipelines already recorded, and their incidents."""
         s = ctx.session
-        try:
-            report = parse_report(msg.value)  # type: ignore[arg-type]
-        except Exception as e:  # InvalidReport, or anything the parser did not foresee: never stop the batch
+        ids = ["report:" + r.report_id if isinstance(r, AccidentReport) else "msg:" + m.position
+               for m, r in zip(messages, parsed)]
+        ctx.seen = set(s.scalars(select(ProcessedEvent.event_id).where(
+            ProcessedEvent.consumer == self.consumer, ProcessedEvent.event_id.in_(ids))))
+        report_ids = [r.report_id for r in parsed if isinstance(r, AccidentReport)]
+        ctx.known_reports = dict(s.execute(select(ReportRow.report_id, ReportRow.incident_id)
+                                           .where(ReportRow.report_id.in_(report_ids))).all()) if report_ids else {}
+        incident_ids = set(ctx.known_reports.values())
+        if incident_ids:
+            buffered = batch.current(s)
+            buffered.incidents.update((r.incident_id, r) for r in s.scalars(
+                select(IncidentRow).where(IncidentRow.incident_id.in_(incident_ids))))
+            repo.prefetch_reports(s, incident_ids)
+
+    def _one(self, ctx: Context, msg: RawMessage, report: AccidentReport | str, result: BatchResult,
+             careful: WriteBatch | None) -> None:
+        s = ctx.session
+        if isinstance(report, str):
             event_id = "msg:" + msg.position
-            reason = str(e) if isinstance(e, InvalidReport) else f"unreadable report: {type(e).__name__}: {str(e)[:200]}"
-            if not _seen(s, self.consumer, event_id):
-                dead_letter(ctx, msg, reason)
-                mark_processed(s, self.consumer, event_id, ctx.now)
+            if not ctx.was_seen(event_id):
+                dead_letter(ctx, msg, report)
+                ctx.mark_processed(event_id)
                 result.rejected += 1
             return
         event_id = "report:" + report.report_id
-        if _seen(s, self.consumer, event_id):
+        if ctx.was_seen(event_id):
             result.duplicates += 1
             return
+        if careful is None:  # the fast pass: no savepoint; any failure redoes the batch carefully
+            facts = record_report(ctx, report, self.geodesic_m)
+            self.handler(ctx, report, facts)
+            ctx.mark_processed(event_id)
+            result.processed += 1
+            result.incidents.add(facts.incident_id)
+            return
         sp = s.begin_nested()
+        mark = ctx.buffer_mark()
         try:
             facts = record_report(ctx, report, self.geodesic_m)
             self.handler(ctx, report, facts)
-            mark_processed(s, self.consumer, event_id, ctx.now)
+            ctx.mark_processed(event_id)
+            careful.flush(s)
             sp.commit()
             result.processed += 1
             result.incidents.add(facts.incident_id)
@@ -210,9 +321,11 @@ class Pipeline:
             raise
         except Exception as e:  # a bug or a rule we cannot satisfy: dead-letter, never skip silently
             sp.rollback()
+            ctx.buffer_rollback(mark)
+            self._rolled_back()
             log.exception("%s failed on %s", self.consumer, msg.position)
             dead_letter(ctx, msg, f"processing failed in {self.consumer}: {type(e).__name__}: {e}")
-            mark_processed(s, self.consumer, event_id, ctx.now)
+            ctx.mark_processed(event_id)
             result.failed += 1
 
     def dead_letter_batch(self, messages: list[RawMessage], reason: str) -> None:

@@ -25,6 +25,7 @@ from accidentlink.masking import mask_record
 from accidentlink.pipeline import Context, RawMessage, unseen_events
 from accidentlink.reports import AccidentReport, Party
 from claims.quick import check_quick_handling
+from connectors.sql import batch
 from connectors.sql import incidents as incident_repo
 from connectors.sql.models import ClaimRow, IncidentRow, QuickCaseRow
 from connectors.sql.outbox import emit, enqueue_sms
@@ -96,38 +97,86 @@ def person_hash(value: str | None) -> str | None:
     return hashlib.sha256(("accidentlink-person|" + value.strip().upper()).encode()).hexdigest()
 
 
+class RecentClaims:
+    """The recent claims that share a plate or a person with a batch's parties, read in one query, and
+    kept up to date with the claims the batch opens (``fraud_flags`` then needs no query per claim)."""
+
+    def __init__(self, s: Session, plates: set[str], hashes: set[str], now: datetime):
+        self.plates, self.hashes = plates, hashes
+        self.by_plate: dict[str, list[str]] = {}
+        self.by_person: dict[str, list[tuple[str, str]]] = {}
+        if plates or hashes:
+            for claim_id, plate, id_hash, phone_hash in s.execute(
+                    select(ClaimRow.claim_id, ClaimRow.plate, ClaimRow.id_hash, ClaimRow.phone_hash).where(
+                        ClaimRow.opened_at >= now - FRAUD_PERIOD,
+                        or_(ClaimRow.plate.in_(plates), ClaimRow.id_hash.in_(hashes), ClaimRow.phone_hash.in_(hashes)))):
+                self.add(claim_id, plate, id_hash, phone_hash)
+
+    def add(self, claim_id: str, plate: str, id_hash: str | None, phone_hash: str | None) -> None:
+        # a flag names at most 10 other claims: 12 per key are enough (one may be the claim itself)
+        same = self.by_plate.setdefault(plate, [])
+        if len(same) < 12:
+            same.append(claim_id)
+        for h in {id_hash, phone_hash} - {None}:
+            person = self.by_person.setdefault(h, [])  # type: ignore[arg-type]
+            if len(person) < 12:
+                person.append((claim_id, plate))
+
+    def covers(self, plate: str, id_hash: str | None, phone_hash: str | None) -> bool:
+        return plate in self.plates and all(h in self.hashes for h in (id_hash, phone_hash) if h)
+
+    def same_plate(self, claim_id: str, plate: str) -> list[str]:
+        return [c for c in self.by_plate.get(plate, []) if c != claim_id][:10]
+
+    def same_person(self, plate: str, id_hash: str | None, phone_hash: str | None) -> list[str]:
+        out: list[str] = []
+        for h in (id_hash, phone_hash):
+            for c, p in self.by_person.get(h, []) if h else []:
+                if p != plate and c not in out:
+                    out.append(c)
+        return out[:10]
+
+
 def fraud_flags(s: Session, claim_id: str, plate: str, id_hash: str | None, phone_hash: str | None,
-                now: datetime) -> list[dict[str, Any]]:
+                now: datetime, recent: RecentClaims | None = None) -> list[dict[str, Any]]:
     """The same plate or person in other claims within the period: flagged for a person, never decided."""
     since = now - FRAUD_PERIOD
     flags = []
-    same_plate = list(s.scalars(select(ClaimRow.claim_id).where(ClaimRow.plate == plate, ClaimRow.claim_id != claim_id,
-                                                                 ClaimRow.opened_at >= since).limit(10)))
+    if recent is not None and recent.covers(plate, id_hash, phone_hash):
+        same_plate, others = recent.same_plate(claim_id, plate), recent.same_person(plate, id_hash, phone_hash)
+    else:
+        same_plate = list(s.scalars(select(ClaimRow.claim_id).where(
+            ClaimRow.plate == plate, ClaimRow.claim_id != claim_id, ClaimRow.opened_at >= since).limit(10)))
+        person = [c for c in (ClaimRow.id_hash == id_hash if id_hash else None,
+                              ClaimRow.phone_hash == phone_hash if phone_hash else None) if c is not None]
+        others = list(s.scalars(select(ClaimRow.claim_id).where(or_(*person), ClaimRow.plate != plate,
+                                                                 ClaimRow.opened_at >= since).limit(10))) if person else []
     if same_plate:
         flags.append({"code": "same_plate_recent_claims", "zh": f"同一车牌近{FRAUD_PERIOD.days}天内另有{len(same_plate)}起理赔",
                       "en": f"the same plate is in {len(same_plate)} other claim(s) within {FRAUD_PERIOD.days} days",
                       "claims": same_plate})
-    person = [c for c in (ClaimRow.id_hash == id_hash if id_hash else None,
-                          ClaimRow.phone_hash == phone_hash if phone_hash else None) if c is not None]
-    if person:
-        others = list(s.scalars(select(ClaimRow.claim_id).where(or_(*person), ClaimRow.plate != plate,
-                                                                 ClaimRow.opened_at >= since).limit(10)))
-        if others:
-            flags.append({"code": "same_person_recent_claims", "zh": f"同一当事人近期另有{len(others)}起理赔（其他车辆）",
-                          "en": f"the same person is in {len(others)} other claim(s) with other vehicles",
-                          "claims": others})
+    if others:
+        flags.append({"code": "same_person_recent_claims", "zh": f"同一当事人近期另有{len(others)}起理赔（其他车辆）",
+                      "en": f"the same person is in {len(others)} other claim(s) with other vehicles",
+                      "claims": others})
     return flags
 
 
 def open_claims(ctx: Context, incident_id: str, report: AccidentReport, base_url: str, region: str) -> None:
     """One claim per insured vehicle of the incident (idempotent), and the quick-handling case when eligible."""
     s = ctx.session
-    row = s.get(IncidentRow, incident_id)
+    row = incident_repo.incident(s, incident_id)
     parties = incident_repo.parties_of(s, incident_id)
     merged = incident_report(report, row, parties)
     elig = check_quick_handling(merged)
     kind = "quick" if elig.eligible else ("injury" if row.injured or row.fatalities else "property")
-    existing = {c.plate: c for c in s.scalars(select(ClaimRow).where(ClaimRow.incident_id == incident_id))}
+    cached = batch.cache(s, "claims") or {}  # inside a pipeline batch: what it read or opened so far
+    recent = cached.get("recent")
+    by_incident = cached.setdefault("existing", {})
+    if incident_id not in by_incident:
+        by_incident[incident_id] = {} if batch.created_here(s, incident_id) else {
+            c.plate: c for c in s.scalars(select(ClaimRow).where(ClaimRow.incident_id == incident_id))}
+    existing = by_incident[incident_id]
     known = known_insurers()
     for p in parties:
         plate = (p.get("plate") or "").strip().upper()
@@ -152,8 +201,10 @@ def open_claims(ctx: Context, incident_id: str, report: AccidentReport, base_url
                      phone_hash=person_hash(p.get("phone")), status="opened" if insurer in known else "awaiting_routing",
                      kind=kind, facts=facts, owed_to_hospital_fen=0, flags=[], timestamps={}, overdue_flags=[],
                      opened_at=ctx.now, updated_at=ctx.now, version=0)
-        c.flags = fraud_flags(s, claim_id, plate, c.id_hash, c.phone_hash, ctx.now)
+        c.flags = fraud_flags(s, claim_id, plate, c.id_hash, c.phone_hash, ctx.now, recent)
         s.add(c)
+        if recent is not None:
+            recent.add(claim_id, plate, c.id_hash, c.phone_hash)
         existing[plate] = c
         publish(s, ctx.consumer, ctx.topics, c, "opened", ctx.now)
         incident_repo.add_timeline(s, incident_id, ctx.now, "claim_opened", claim_id=claim_id, insurer=insurer,
@@ -174,8 +225,15 @@ def quick_link_token(quick_id: str, plate: str, secret: str) -> str:
 
 def open_quick_case(ctx: Context, row: IncidentRow, parties: list[dict[str, Any]], base_url: str, region: str) -> None:
     s = ctx.session
-    if s.scalar(select(QuickCaseRow.quick_id).where(QuickCaseRow.incident_id == row.incident_id)):
+    known = (batch.cache(s, "claims") or {}).get("quick")
+    if batch.created_here(s, row.incident_id) or (known is not None and row.incident_id in known[1]):
+        exists = known is not None and row.incident_id in known[0]
+    else:
+        exists = s.scalar(select(QuickCaseRow.quick_id).where(QuickCaseRow.incident_id == row.incident_id)) is not None
+    if exists:
         return
+    if known is not None:
+        known[0].add(row.incident_id)
     quick_id = "QK-" + row.incident_id[4:]
     secret = secrets.token_hex(16)
     qparties = []
@@ -211,6 +269,26 @@ class ClaimsHandler:
     @classmethod
     def build(cls, c: Any) -> "ClaimsHandler":
         return cls(c.db, c.topics, c.clock, c.settings.base_url, c.settings.region)
+
+    def prepare(self, ctx: Context, reports: list[AccidentReport]) -> None:
+        """Once per batch: the recent claims its parties could be flagged against (one query)."""
+        plates = {(p.plate or "").strip().upper() for r in reports for p in r.parties} - {""}
+        hashes = {h for r in reports for p in r.parties for h in (person_hash(p.id_number), person_hash(p.phone)) if h}
+        cached = batch.cache(ctx.session, "claims")
+        if cached is None:
+            return
+        s = ctx.session
+        cached["recent"] = RecentClaims(s, plates, hashes, ctx.now)
+        # the claims and quick cases of the incidents other pipelines already recorded
+        incidents = set((ctx.known_reports or {}).values())
+        existing: dict[str, dict[str, ClaimRow]] = {i: {} for i in incidents}
+        quick: set[str] = set()
+        if incidents:
+            for c in s.scalars(select(ClaimRow).where(ClaimRow.incident_id.in_(incidents))):
+                existing[c.incident_id][c.plate] = c
+            quick = set(s.scalars(select(QuickCaseRow.incident_id).where(QuickCaseRow.incident_id.in_(incidents))))
+        cached["existing"] = existing
+        cached["quick"] = (quick, incidents)
 
     def __call__(self, ctx: Context, report: AccidentReport, incident: IncidentFacts) -> None:
         open_claims(ctx, incident.incident_id, report, self.base_url, self.region)

@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from accidentlink.clock import iso
@@ -21,6 +21,7 @@ from accidentlink.incidents import IncidentFacts as Unified
 from accidentlink.masking import mask_text
 from accidentlink.pipeline import Context
 from accidentlink.reports import AccidentReport
+from connectors.sql import batch
 from connectors.sql import incidents as repo
 from connectors.sql.models import HospitalRow, IncidentRow, OrderRow, UnitRow
 from connectors.sql.outbox import enqueue_sms
@@ -51,6 +52,8 @@ class Dispatcher:
         self._checked = 0.0
         self._full_at = 0.0
         self.status: dict[str, str] = {}
+        self.info: dict[str, tuple[str, str | None]] = {}  # unit id -> (name, phone), for orders and texts
+        self._synced_for: Any = None
         with db.read() as s:
             hospitals = [Hospital(h.hospital_id, h.name, h.lat, h.lon, h.city, h.trauma_level, h.green_channel, h.approx)
                          for h in s.scalars(select(HospitalRow))]
@@ -62,21 +65,31 @@ class Dispatcher:
         ``status_at`` keeps this cheap). A stale "available" costs only a failed conditional booking."""
         if every_s and time.monotonic() - self._checked < every_s:
             return
+        current = batch.current(s)
+        if current is not None and current is self._synced_for:
+            return  # once per pipeline batch
+        self._synced_for = current
         full = time.monotonic() - self._full_at > 30  # now and then read everything: nothing stays stale
         self._checked = time.monotonic()
-        q = select(UnitRow.unit_id, UnitRow.lat, UnitRow.lon, UnitRow.service, UnitRow.status, UnitRow.status_at)
+        q = select(UnitRow.unit_id, UnitRow.lat, UnitRow.lon, UnitRow.service, UnitRow.status, UnitRow.status_at,
+                   UnitRow.name, UnitRow.phone)
         if self._synced_at is not None and not full:
             q = q.where(UnitRow.status_at > self._synced_at)
         if full:
             self._full_at = time.monotonic()
         with self._lock:
-            for uid, lat, lon, service, status, at in s.execute(q):
+            for uid, lat, lon, service, status, at, name, phone in s.execute(q):
                 if uid in self.units:
                     self.units.move(uid, lat, lon, service)
                 else:
                     self.units.add(uid, lat, lon, service)
                 self.status[uid] = status
+                self.info[uid] = (name, phone)
                 self._synced_at = max(self._synced_at or at, at)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._synced_at, self._full_at, self._synced_for = None, 0.0, None
 
     def available(self, unit_id: str) -> bool:
         return self.status.get(unit_id) == "available"
@@ -98,13 +111,19 @@ def _facts(s: Session, row: IncidentRow, parties: list[dict[str, Any]]) -> Incid
                          parties_count=len(vehicles) if vehicles else len(parties), police_flags=tuple(flags))
 
 
-def _order_id(incident_id: str, service: str, s: Session) -> str:
-    n = len(s.scalars(select(OrderRow.order_id).where(OrderRow.incident_id == incident_id,
-                                                      OrderRow.service == service)).all())
-    return f"ORD-{incident_id[4:]}-{service}-{n + 1}"
+def _orders_of(s: Session, incident_id: str) -> list[OrderRow]:
+    """The incident's orders, read once per pipeline batch (an incident this batch created has none)."""
+    cached = batch.cache(s, "orders")
+    if cached is not None and incident_id in cached:
+        return cached[incident_id]
+    orders = [] if batch.created_here(s, incident_id) else list(
+        s.scalars(select(OrderRow).where(OrderRow.incident_id == incident_id)))
+    if cached is not None:
+        cached[incident_id] = orders
+    return orders
 
 
-def _unit_sms(row: IncidentRow, order: OrderRow, unit: UnitRow, hospital_name: str | None) -> str:
+def _unit_sms(row: IncidentRow, order: OrderRow, hospital_name: str | None) -> str:
     what = "出警" if order.service == "122" else "出车"
     place = mask_text(row.address) if row.address else f"{row.lat:.5f},{row.lon:.5f}"
     parts = [f"【AccidentLink】{what}指令 {order.order_id}: {place}",
@@ -116,31 +135,41 @@ def _unit_sms(row: IncidentRow, order: OrderRow, unit: UnitRow, hospital_name: s
     return "，".join(parts)
 
 
-def book(ctx: Context, row: IncidentRow, o: UnitOrder, reasons: tuple[str, ...], *, replaces: str | None = None,
-         hospital_name: str | None = None) -> OrderRow | None:
+def book(ctx: Context, d: Dispatcher, row: IncidentRow, o: UnitOrder, reasons: tuple[str, ...], orders: list[OrderRow],
+         *, replaces: str | None = None, hospital_name: str | None = None) -> OrderRow | None:
     """Book the unit if it is still available and issue its order (Kafka message, SMS, incident change)."""
     s = ctx.session
-    booked = s.execute(update(UnitRow).where(UnitRow.unit_id == o.unit_id, UnitRow.status == "available").values(
-        status="dispatched", status_at=ctx.now, incident_id=row.incident_id, version=UnitRow.version + 1)).rowcount
-    if not booked:
-        return None
-    unit = s.get(UnitRow, o.unit_id)
-    s.refresh(unit)
-    order = OrderRow(order_id=_order_id(row.incident_id, o.service, s), incident_id=row.incident_id, service=o.service,
+    b = batch.current(s)
+    if b is not None and b.fast:  # booked when the batch is written (trusting the status synced at its start)
+        if not d.available(o.unit_id):
+            return None
+        b.bookings.append({"unit_id": o.unit_id, "at": ctx.now, "incident_id": row.incident_id})
+    else:
+        units = UnitRow.__table__
+        if inspect(row).pending:  # the unit will refer to the incident: write the incident first
+            s.flush()
+        booked = s.connection().execute(units.update().where(
+            units.c.unit_id == o.unit_id, units.c.status == "available").values(
+            status="dispatched", status_at=ctx.now, incident_id=row.incident_id, version=units.c.version + 1)).rowcount
+        if not booked:
+            return None
+    name, phone = d.info.get(o.unit_id, (None, None))
+    number = 1 + sum(1 for x in orders if x.service == o.service)
+    order = OrderRow(order_id=f"ORD-{row.incident_id[4:]}-{o.service}-{number}", incident_id=row.incident_id, service=o.service,
                      unit_id=o.unit_id, distance_m=o.distance_m, eta_s=o.eta_s, issued_at=ctx.now, state="active",
                      unit_status="dispatched", status_times={"dispatched": iso(ctx.now)}, replaces_order_id=replaces,
                      reasons=list(reasons), overdue_flags=[])
     s.add(order)
-    s.flush()
+    orders.append(order)
     ctx.emit("dispatch.orders", row.incident_id, {
         "incident_id": row.incident_id, "order_id": order.order_id, "service": o.service, "unit_id": o.unit_id,
-        "distance_m": o.distance_m, "issued_at": iso(ctx.now), "eta_s": o.eta_s, "unit_name": unit.name,
+        "distance_m": o.distance_m, "issued_at": iso(ctx.now), "eta_s": o.eta_s, "unit_name": name,
         "replaces_order_id": replaces, "schema": "dispatch-order/1"})
-    if unit.phone:
-        enqueue_sms(s, ctx.consumer, f"order:{order.order_id}", unit.phone,
-                    _unit_sms(row, order, unit, hospital_name), "dispatch_order", ctx.now, row.incident_id)
+    if phone:
+        enqueue_sms(s, ctx.consumer, f"order:{order.order_id}", phone,
+                    _unit_sms(row, order, hospital_name), "dispatch_order", ctx.now, row.incident_id)
     repo.add_timeline(s, row.incident_id, ctx.now, "unit_assigned", order_id=order.order_id, service=o.service,
-                      unit_id=o.unit_id, unit_name=unit.name, distance_m=o.distance_m, eta_s=o.eta_s,
+                      unit_id=o.unit_id, unit_name=name, distance_m=o.distance_m, eta_s=o.eta_s,
                       replaces_order_id=replaces)
     ctx.incident_changed(row.incident_id, "unit_assigned", order_id=order.order_id, service=o.service, unit_id=o.unit_id)
     return order
@@ -158,13 +187,13 @@ def _note(ctx: Context, row: IncidentRow, kind: str, text: str) -> None:
 def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str, replaces: dict[str, str] | None = None) -> None:
     """Order what the incident still lacks: police, ambulance, destination hospital. Idempotent."""
     s = ctx.session
-    row = s.get(IncidentRow, incident_id)
+    row = repo.incident(s, incident_id)
     if row is None or row.status != "open":
         return
     d.sync(s)
-    active = {o.service: o for o in s.scalars(select(OrderRow).where(OrderRow.incident_id == incident_id,
-                                                                     OrderRow.state == "active"))}
-    tried = set(s.scalars(select(OrderRow.unit_id).where(OrderRow.incident_id == incident_id)))
+    orders = _orders_of(s, incident_id)
+    active = {o.service: o for o in orders if o.state == "active"}
+    tried = {o.unit_id for o in orders}
     facts = _facts(s, row, repo.parties_of(s, incident_id))
     available = d.available
     try:
@@ -191,7 +220,7 @@ def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str, replaces: dic
         if o.service in active:
             continue
         for _attempt in range(5):
-            booked = book(ctx, row, o, plan.reasons, hospital_name=hospital_name,
+            booked = book(ctx, d, row, o, plan.reasons, orders, hospital_name=hospital_name,
                           replaces=(replaces or {}).get(o.service))
             d.status[o.unit_id] = "dispatched"  # booked now, or taken by someone else meanwhile
             if booked:
@@ -238,6 +267,10 @@ class DispatchHandler:
 
     def __call__(self, ctx: Context, report: AccidentReport, incident: Unified) -> None:
         ensure_dispatch(ctx, self.d, incident.incident_id)
+
+    def rolled_back(self) -> None:
+        """Work was rolled back: the unit statuses it set in memory may be wrong; read them all again."""
+        self.d.forget()
 
     def timers(self) -> list[tuple[float, Any]]:
         return [(2.0, self.escalate)]

@@ -162,7 +162,7 @@ class FundHandler:
         row = s.scalar(select(FundCaseRow).where(FundCaseRow.incident_id == incident.incident_id,
                                                  FundCaseRow.kind == "rescue"))
         if row is None:
-            _open(s, ctx.consumer, ctx.topics, s.get(IncidentRow, incident.incident_id), reasons, self.province, ctx.now)
+            _open(s, ctx.consumer, ctx.topics, incident_repo.incident(s, incident.incident_id), reasons, self.province, ctx.now)
         elif set(reasons) - set(row.reasons):
             row.reasons = sorted(set(row.reasons) | set(reasons))
             row.updated_at = ctx.now

@@ -17,6 +17,7 @@ from accidentlink.clock import CST, iso, parse_aware
 from accidentlink.money import check_fen
 from connectors.sql import incidents as incident_repo
 from connectors.sql.models import AdmissionRow, BillRow, IncidentRow
+from connectors.sql import batch
 from connectors.sql.outbox import emit
 from fund import Bill, BillItem, VehicleCover, province_rules, route_rescue_bill
 
@@ -45,7 +46,7 @@ def notify_admission(session: Session, owner: str, topics: Any, incident_id: str
                      patients: int, injuries: dict[str, Any], eta_at: datetime | None, now: datetime) -> AdmissionRow:
     """The pre-arrival notice: the destination hospital's queue gets the incoming patients (idempotent)."""
     adm_id = admission_id_for(incident_id, hospital_id)
-    row = session.get(AdmissionRow, adm_id)
+    row = None if batch.created_here(session, incident_id) else session.get(AdmissionRow, adm_id)
     if row is None:
         row = AdmissionRow(admission_id=adm_id, incident_id=incident_id, hospital_id=hospital_id, status="notified",
                            patients=patients, injuries=injuries, eta_at=eta_at, notified_at=now)

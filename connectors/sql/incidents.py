@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from accidentlink.clock import iso
 from accidentlink.incidents import MERGE_RADIUS_M, MERGE_WINDOW, IncidentFacts
 from accidentlink.masking import mask_record
+from connectors.sql import batch
 from connectors.sql.models import (
     IncidentRow, OrderRow, ReportRow, TimelineEntry, UnitRow,
 )
@@ -28,9 +29,57 @@ def facts_of(row: IncidentRow, report_ids: list[str] | None = None) -> IncidentF
     )
 
 
+def reports_of(session: Session, incident_id: str) -> list[tuple[datetime, str, dict[str, Any]]]:
+    """(reported_at, report_id, payload) of the incident's reports in order; read once per pipeline batch."""
+    buffered = batch.current(session)
+    if buffered is not None and incident_id in buffered.reports:
+        return buffered.reports[incident_id]
+    rows = [tuple(r) for r in session.execute(
+        select(ReportRow.reported_at, ReportRow.report_id, ReportRow.payload).where(ReportRow.incident_id == incident_id)
+        .order_by(ReportRow.reported_at, ReportRow.report_id))]
+    if buffered is not None:
+        buffered.reports[incident_id] = rows  # type: ignore[assignment]
+    return rows  # type: ignore[return-value]
+
+
+def prefetch_reports(session: Session, incident_ids: set[str]) -> None:
+    """Read the reports of many incidents in one query into the batch's cache."""
+    buffered = batch.current(session)
+    missing = sorted(i for i in incident_ids if buffered is None or i not in buffered.reports)
+    if buffered is None or not missing:
+        return
+    for i in missing:
+        buffered.reports[i] = []
+    for incident_id, at, report_id, payload in session.execute(
+            select(ReportRow.incident_id, ReportRow.reported_at, ReportRow.report_id, ReportRow.payload)
+            .where(ReportRow.incident_id.in_(missing)).order_by(ReportRow.reported_at, ReportRow.report_id)):
+        buffered.reports[incident_id].append((at, report_id, payload))
+
+
+def add_report(session: Session, row: ReportRow, created: bool) -> None:
+    session.add(row)
+    buffered = batch.current(session)
+    if buffered is not None:
+        known = [] if created else list(reports_of(session, row.incident_id))
+        known.append((row.reported_at, row.report_id, row.payload))
+        known.sort(key=lambda r: (r[0], r[1]))
+        buffered.reports[row.incident_id] = known
+
+
 def report_ids_of(session: Session, incident_id: str) -> list[str]:
-    return list(session.scalars(select(ReportRow.report_id).where(ReportRow.incident_id == incident_id)
-                                .order_by(ReportRow.reported_at, ReportRow.report_id)))
+    return [r[1] for r in reports_of(session, incident_id)]
+
+
+def incident(session: Session, incident_id: str) -> IncidentRow | None:
+    """The incident row; inside a pipeline batch, without a query when the batch already holds it (a row
+    added and not yet flushed is not in the session's identity map, and looking it up would flush)."""
+    buffered = batch.current(session)
+    if buffered is not None and incident_id in buffered.incidents:
+        return buffered.incidents[incident_id]
+    row = session.get(IncidentRow, incident_id)
+    if buffered is not None and row is not None:
+        buffered.incidents[incident_id] = row
+    return row
 
 
 def load_facts(session: Session, incident_id: str) -> IncidentFacts | None:
@@ -39,20 +88,32 @@ def load_facts(session: Session, incident_id: str) -> IncidentFacts | None:
 
 
 def merge_candidates(session: Session, lat: float, lon: float, at: datetime) -> list[IncidentFacts]:
-    """Open incidents inside a bounding box around the point and the time window (index-backed)."""
+    """Open incidents inside a bounding box around the point and the time window (index-backed).
+    Inside a pipeline batch the query does not flush: incidents the batch holds are checked in memory."""
     dlat = MERGE_RADIUS_M / 111_000 * 1.2
     dlon = dlat / max(0.05, math.cos(math.radians(lat)))
-    rows = session.scalars(select(IncidentRow).where(
-        IncidentRow.status == "open",
-        IncidentRow.lat.between(lat - dlat, lat + dlat), IncidentRow.lon.between(lon - dlon, lon + dlon),
-        IncidentRow.last_reported_at >= at - MERGE_WINDOW,
-        IncidentRow.first_reported_at <= at + MERGE_WINDOW,
-    )).all()
-    return [facts_of(r, report_ids_of(session, r.incident_id)) for r in rows]
+    buffered = batch.current(session)
+    if buffered is None:
+        session.flush()  # outside a batch the query must see what the session holds
+    t = IncidentRow.__table__.c
+    found = session.connection().execute(select(t.incident_id).where(  # no flush, no ORM: usually nothing
+        t.status == "open", t.lat.between(lat - dlat, lat + dlat), t.lon.between(lon - dlon, lon + dlon),
+        t.last_reported_at >= at - MERGE_WINDOW, t.first_reported_at <= at + MERGE_WINDOW)).scalars().all()
+    with session.no_autoflush:
+        rows = {i: r for i in found if (r := incident(session, i)) is not None}
+    if buffered is not None:
+        for r in buffered.incidents.values():
+            inside = (r.status == "open" and lat - dlat <= r.lat <= lat + dlat and lon - dlon <= r.lon <= lon + dlon
+                      and r.last_reported_at >= at - MERGE_WINDOW and r.first_reported_at <= at + MERGE_WINDOW)
+            if inside:
+                rows[r.incident_id] = r
+            else:
+                rows.pop(r.incident_id, None)  # changed in this batch and no longer a candidate
+    return [facts_of(r, report_ids_of(session, r.incident_id)) for r in rows.values()]
 
 
-def save_facts(session: Session, f: IncidentFacts, now: datetime) -> IncidentRow:
-    row = session.get(IncidentRow, f.incident_id)
+def save_facts(session: Session, f: IncidentFacts, now: datetime, *, new: bool = False) -> IncidentRow:
+    row = None if new else incident(session, f.incident_id)
     if row is None:
         row = IncidentRow(incident_id=f.incident_id, created_at=now, status="open", version=0, notes=[],
                           quick_handling=False)
@@ -65,15 +126,24 @@ def save_facts(session: Session, f: IncidentFacts, now: datetime) -> IncidentRow
     row.severity = f.severity
     row.updated_at = now
     row.version = (row.version or 0) + 1
+    buffered = batch.current(session)
+    if buffered is not None:
+        buffered.incidents[f.incident_id] = row
+        if new:
+            buffered.created.add(f.incident_id)
     return row
 
 
 def add_timeline(session: Session, incident_id: str, at: datetime, kind: str, **detail: Any) -> None:
-    session.add(TimelineEntry(incident_id=incident_id, at=at, kind=kind, detail=detail))
+    buffered = batch.current(session)
+    if buffered is not None:  # a pipeline batch writes its timeline entries in one statement at the end
+        buffered.timeline.append({"incident_id": incident_id, "at": at, "kind": kind, "detail": detail})
+    else:
+        session.add(TimelineEntry(incident_id=incident_id, at=at, kind=kind, detail=detail))
 
 
 def touch(session: Session, incident_id: str, now: datetime) -> IncidentRow:
-    row = session.get(IncidentRow, incident_id)
+    row = incident(session, incident_id)
     row.updated_at = now
     row.version = (row.version or 0) + 1
     return row
@@ -82,8 +152,7 @@ def touch(session: Session, incident_id: str, now: datetime) -> IncidentRow:
 def parties_of(session: Session, incident_id: str) -> list[dict[str, Any]]:
     """Every party named by any report of the incident, one per plate (or per person without one)."""
     seen: dict[str, dict[str, Any]] = {}
-    for payload in session.scalars(select(ReportRow.payload).where(ReportRow.incident_id == incident_id)
-                                   .order_by(ReportRow.reported_at)):
+    for _at, _id, payload in reports_of(session, incident_id):
         for p in payload.get("parties") or []:
             k = (p.get("plate") or "").strip().upper() or p.get("id_number") or p.get("phone") or p.get("name") or ""
             if k:
@@ -91,22 +160,16 @@ def parties_of(session: Session, incident_id: str) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def snapshot(session: Session, row: IncidentRow, *, with_timeline: bool = True) -> dict[str, Any]:
-    """The incident as dispatchers see it (contract: report_ids, orders, unit statuses, hospital_id,
-    timeline). Personal data is masked."""
-    orders = session.scalars(select(OrderRow).where(OrderRow.incident_id == row.incident_id)
-                             .order_by(OrderRow.issued_at)).all()
-    units = {u.unit_id: u for u in session.scalars(select(UnitRow).where(
-        UnitRow.unit_id.in_([o.unit_id for o in orders])))} if orders and with_timeline else {}
+def _view(row: IncidentRow, orders: list[OrderRow], report_ids: list[str], unit_names: dict[str, str]) -> dict[str, Any]:
     from hospitals import admission_id_for  # deterministic: no query
 
-    out: dict[str, Any] = {
+    return {
         "incident_id": row.incident_id, "status": row.status, "severity": row.severity,
         "location": {"lat": row.lat, "lon": row.lon, "address": row.address},
         "first_reported_at": iso(row.first_reported_at), "last_reported_at": iso(row.last_reported_at),
         "injured": row.injured, "fatalities": row.fatalities, "vehicles_movable": row.vehicles_movable,
         "hit_and_run": row.hit_and_run, "hazards": row.hazards, "plates": row.plates, "sources": row.sources,
-        "report_ids": report_ids_of(session, row.incident_id),
+        "report_ids": report_ids,
         "hospital_id": row.hospital_id, "quick_handling": row.quick_handling,
         "admission_id": admission_id_for(row.incident_id, row.hospital_id) if row.hospital_id else None,
         "notes": row.notes or [],
@@ -114,20 +177,45 @@ def snapshot(session: Session, row: IncidentRow, *, with_timeline: bool = True) 
             "order_id": o.order_id, "service": o.service, "unit_id": o.unit_id, "distance_m": o.distance_m,
             "eta_s": o.eta_s, "issued_at": iso(o.issued_at), "state": o.state, "unit_status": o.unit_status,
             "status_times": o.status_times or {}, "replaces_order_id": o.replaces_order_id,
-            "unit_name": units[o.unit_id].name if o.unit_id in units else None,
+            "unit_name": unit_names.get(o.unit_id),
         } for o in orders],
         "units": {o.unit_id: o.unit_status for o in orders if o.state == "active"},
         "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
         "closed_at": iso(row.closed_at) if row.closed_at else None, "version": row.version,
     }
+
+
+def snapshot(session: Session, row: IncidentRow, *, with_timeline: bool = True) -> dict[str, Any]:
+    """The incident as dispatchers see it (contract: report_ids, orders, unit statuses, hospital_id,
+    timeline). Personal data is masked."""
+    orders = session.scalars(select(OrderRow).where(OrderRow.incident_id == row.incident_id)
+                             .order_by(OrderRow.issued_at)).all()
+    names = dict(session.execute(select(UnitRow.unit_id, UnitRow.name).where(
+        UnitRow.unit_id.in_([o.unit_id for o in orders]))).all()) if orders and with_timeline else {}
+    out = _view(row, list(orders), report_ids_of(session, row.incident_id), names)
     if with_timeline:
         out["timeline"] = [{"at": iso(t.at), "kind": t.kind, **mask_record(t.detail)} for t in session.scalars(
             select(TimelineEntry).where(TimelineEntry.incident_id == row.incident_id).order_by(TimelineEntry.id))]
     return out
 
 
+def snapshots(session: Session, incident_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """``snapshot(..., with_timeline=False)`` of many incidents with one query per table."""
+    ids = sorted(incident_ids)
+    rows = {r.incident_id: r for r in session.scalars(select(IncidentRow).where(IncidentRow.incident_id.in_(ids)))}
+    orders: dict[str, list[OrderRow]] = {i: [] for i in ids}
+    for o in session.scalars(select(OrderRow).where(OrderRow.incident_id.in_(ids)).order_by(OrderRow.issued_at)):
+        orders[o.incident_id].append(o)
+    prefetch_reports(session, set(ids))
+    return {i: _view(rows[i], orders[i], report_ids_of(session, i), {}) for i in ids}
+
+
+def event_value(view: dict[str, Any], change: str, at: datetime, version: int, extra: dict[str, Any]) -> dict[str, Any]:
+    """The value of one ``incidents`` message: what changed, and the incident after the change."""
+    return {"schema": INCIDENT_SCHEMA, "event_id": f"{view['incident_id']}:{version}:{change}",
+            "incident_id": view["incident_id"], "change": change, "at": iso(at), **extra, "incident": view}
+
+
 def incident_event(session: Session, row: IncidentRow, change: str, now: datetime, **extra: Any) -> dict[str, Any]:
     """The value of one ``incidents`` message: what changed, and the incident after the change."""
-    return {"schema": INCIDENT_SCHEMA, "event_id": f"{row.incident_id}:{row.version}:{change}",
-            "incident_id": row.incident_id, "change": change, "at": iso(now), **extra,
-            "incident": snapshot(session, row, with_timeline=False)}
+    return event_value(snapshot(session, row, with_timeline=False), change, now, row.version, extra)

@@ -8,7 +8,7 @@ from sqlalchemy import (
     JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
     LargeBinary, MetaData, String, Text, TypeDecorator, UniqueConstraint, text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -45,6 +45,13 @@ class Base(DeclarativeBase):
 
 
 Money = BigInteger
+
+
+def flushed_after(target: str) -> Any:
+    """A many-to-one that is never loaded (``lazy="raise"``) and exists so that one flush inserts the
+    referenced row before the rows that refer to it: a pipeline batch adds an incident and its orders,
+    claims or fund case and writes them all at its end."""
+    return relationship(target, lazy="raise")
 
 
 # ---------------------------------------------------------------- delivery bookkeeping
@@ -138,6 +145,7 @@ class ReportRow(Base):
     __tablename__ = "reports"
     report_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
+    incident_row: Mapped["IncidentRow"] = flushed_after("IncidentRow")
     source: Mapped[str] = mapped_column(String(10))
     reported_at: Mapped[datetime]
     payload: Mapped[dict[str, Any]]
@@ -148,6 +156,7 @@ class TimelineEntry(Base):
     __tablename__ = "incident_timeline"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
+    incident_row: Mapped["IncidentRow"] = flushed_after("IncidentRow")
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]]
@@ -201,6 +210,7 @@ class OrderRow(Base):
     __tablename__ = "orders"
     order_id: Mapped[str] = mapped_column(String(60), primary_key=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
+    incident_row: Mapped["IncidentRow"] = flushed_after("IncidentRow")
     service: Mapped[str] = mapped_column(String(4))
     unit_id: Mapped[str] = mapped_column(ForeignKey("units.unit_id"), index=True)
     distance_m: Mapped[int]
@@ -227,6 +237,7 @@ class AdmissionRow(Base):
     __tablename__ = "admissions"
     admission_id: Mapped[str] = mapped_column(String(60), primary_key=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
+    incident_row: Mapped["IncidentRow"] = flushed_after("IncidentRow")
     hospital_id: Mapped[str] = mapped_column(ForeignKey("hospitals.hospital_id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="notified")  # notified, confirmed, cancelled
     patients: Mapped[int]
@@ -263,6 +274,7 @@ class FundCaseRow(Base):
     __tablename__ = "fund_cases"
     case_id: Mapped[str] = mapped_column(String(60), primary_key=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
+    incident_row: Mapped["IncidentRow"] = flushed_after("IncidentRow")
     kind: Mapped[str] = mapped_column(String(20), default="rescue")  # rescue, funeral
     province: Mapped[str] = mapped_column(String(40), default="shandong")
     status: Mapped[str] = mapped_column(String(20))
@@ -339,6 +351,7 @@ class ClaimRow(Base):
     __tablename__ = "claims"
     claim_id: Mapped[str] = mapped_column(String(60), primary_key=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
+    incident_row: Mapped["IncidentRow"] = flushed_after("IncidentRow")
     insurer: Mapped[str] = mapped_column(String(40), index=True)
     routed: Mapped[bool] = mapped_column(Boolean, default=True)
     plate: Mapped[str] = mapped_column(String(20))
@@ -371,6 +384,7 @@ class QuickCaseRow(Base):
     __tablename__ = "quick_cases"
     quick_id: Mapped[str] = mapped_column(String(60), primary_key=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), unique=True)
+    incident_row: Mapped["IncidentRow"] = flushed_after("IncidentRow")
     region: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(30))  # open, agreed, police_queue, determined, police_attend
     eligibility: Mapped[dict[str, Any]]

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.sql import batch
 from connectors.sql.models import OutboxMessage, SmsMessage
 
 
@@ -18,18 +19,25 @@ def to_json_bytes(value: dict[str, Any]) -> bytes:
 def emit(session: Session, owner: str, topic: str, key: str | bytes | None, value: dict[str, Any] | bytes,
          now: datetime, headers: list[tuple[str, bytes]] | None = None) -> None:
     """Queue one Kafka message; the owner's relay publishes it after the transaction commits."""
-    session.add(OutboxMessage(
-        owner=owner, topic=topic,
-        key=key.encode("utf-8") if isinstance(key, str) else key,
-        value=value if isinstance(value, bytes) else to_json_bytes(value),
-        headers=[[k, v.hex()] for k, v in headers] if headers else None,
-        created_at=now, sent_at=None,
-    ))
+    row = {"owner": owner, "topic": topic, "key": key.encode("utf-8") if isinstance(key, str) else key,
+           "value": value if isinstance(value, bytes) else to_json_bytes(value),
+           "headers": [[k, v.hex()] for k, v in headers] if headers else None, "created_at": now, "sent_at": None}
+    buffered = batch.current(session)
+    if buffered is not None:
+        buffered.outbox.append(row)
+    else:
+        session.add(OutboxMessage(**row))
 
 
 def enqueue_sms(session: Session, owner: str, dedupe_key: str, to: str, body: str, purpose: str,
                 now: datetime, incident_id: str | None = None) -> bool:
-    """Owe one text message, at most once per ``dedupe_key``; False when it was already owed."""
+    """Owe one text message, at most once per ``dedupe_key``; False when it was already owed (inside a
+    pipeline batch the check happens when the batch is written, and this answers True)."""
+    buffered = batch.current(session)
+    if buffered is not None:
+        buffered.sms.append({"dedupe_key": dedupe_key, "owner": owner, "to": to, "body": body, "purpose": purpose,
+                             "incident_id": incident_id, "status": "pending", "attempts": 0, "created_at": now})
+        return True
     if session.scalar(select(SmsMessage.id).where(SmsMessage.dedupe_key == dedupe_key)) is not None:
         return False
     session.add(SmsMessage(dedupe_key=dedupe_key, owner=owner, to=to, body=body, purpose=purpose,

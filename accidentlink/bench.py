@@ -77,7 +77,9 @@ def accident(rng: random.Random, i: int) -> dict[str, Any]:
     else:
         injured, fatalities, movable = rng.randint(1, 4), rng.randint(1, 2), False
     insurers = ["PICC", "PINGAN", "CPIC"]
-    parties = [{"name": "张某", "phone": f"+86139{rng.randint(0, 10**8 - 1):08d}", "id_number": "371502199001011234",
+    parties = [{"name": rng.choice("张王李赵刘陈杨黄周吴") + "某", "phone": f"+86139{rng.randint(0, 10**8 - 1):08d}",
+                "id_number": f"371502{rng.randint(1960, 2004)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+                             f"{rng.randint(0, 999):03d}{rng.choice('0123456789X')}",
                 "plate": f"鲁P{i:05d}{k}", "vehicle_type": "car", "insurer": rng.choice(insurers),
                 "ci_policy": f"POL{i}{k}", "licensed": True} for k in range(n_parties)]
     return {"schema": "accident-report/1", "report_id": f"bench-{i}-{uuid.uuid4().hex[:6]}", "source": rng.choice(

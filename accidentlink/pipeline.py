@@ -282,8 +282,8 @@ class Pipeline:
         incident_ids = set(ctx.known_reports.values())
         if incident_ids:
             buffered = batch.current(s)
-            buffered.incidents.update((r.incident_id, r) for r in s.scalars(
-                select(IncidentRow).where(IncidentRow.incident_id.in_(incident_ids))))
+            for r in s.scalars(select(IncidentRow).where(IncidentRow.incident_id.in_(incident_ids))):
+                buffered.hold(r)
             repo.prefetch_reports(s, incident_ids)
 
     def _one(self, ctx: Context, msg: RawMessage, report: AccidentReport | str, result: BatchResult,

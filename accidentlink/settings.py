@@ -29,7 +29,7 @@ class Settings:
     # a local stand-in of Twilio's REST API (tests); None = api.twilio.com
     twilio_api_base: str | None = field(default_factory=lambda: os.environ.get("TWILIO_API_BASE") or None)
     ack_timeout_s: int = field(default_factory=lambda: _int("DISPATCH_ACK_TIMEOUT_S", 60))
-    batch_max: int = field(default_factory=lambda: _int("PIPELINE_BATCH_MAX", 100))
+    batch_max: int = field(default_factory=lambda: _int("PIPELINE_BATCH_MAX", 500))
     batch_within_ms: int = field(default_factory=lambda: _int("PIPELINE_BATCH_WITHIN_MS", 20))
     max_body_bytes: int = field(default_factory=lambda: _int("HTTP_MAX_BODY_BYTES", 256 * 1024))
     rate_limit_per_s: int = field(default_factory=lambda: _int("HTTP_RATE_LIMIT_PER_S", 2000))

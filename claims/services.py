@@ -174,8 +174,9 @@ def open_claims(ctx: Context, incident_id: str, report: AccidentReport, base_url
     recent = cached.get("recent")
     by_incident = cached.setdefault("existing", {})
     if incident_id not in by_incident:
-        by_incident[incident_id] = {} if batch.created_here(s, incident_id) else {
-            c.plate: c for c in s.scalars(select(ClaimRow).where(ClaimRow.incident_id == incident_id))}
+        with s.no_autoflush:  # inside a batch, the claims it opened are in the cache already
+            by_incident[incident_id] = {} if batch.created_here(s, incident_id) else {
+                c.plate: c for c in s.scalars(select(ClaimRow).where(ClaimRow.incident_id == incident_id))}
     existing = by_incident[incident_id]
     known = known_insurers()
     for p in parties:

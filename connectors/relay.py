@@ -64,12 +64,15 @@ class OutboxRelay:
             return 0
         total = 0
         while True:
+            self.db.wait_for_writers(0.5)
+            held = self._held_sms()  # written with the "sent" marks: one write transaction per round
             with self.db.read() as s:
                 rows = s.execute(select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key,
                                         OutboxMessage.value, OutboxMessage.headers)
                                  .where(OutboxMessage.owner == self.owner, OutboxMessage.sent_at.is_(None))
                                  .order_by(OutboxMessage.id).limit(self.batch)).all()
             if not rows:
+                self._mark([], held)
                 return total
             futures = [self.publisher.send(r.topic, r.key, r.value,
                                            [(k, bytes.fromhex(v)) for k, v in (r.headers or [])]) for r in rows]
@@ -77,14 +80,30 @@ class OutboxRelay:
             for f in futures:  # raise if any failed: the rows stay pending and are retried
                 if hasattr(f, "get"):
                     f.get(timeout=30)
-            with self.db.uow() as uow:
-                uow.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
-                                    .values(sent_at=_now()))
-                uow.commit()
+            self._mark([r.id for r in rows], held)
             total += len(rows)
             self.published += len(rows)
             if self.on_published:
                 self.on_published(len(rows))
+
+    def _mark(self, sent: list[int], held: list[int]) -> None:
+        if not sent and not held:
+            return
+        with self.db.uow() as uow:
+            if sent:
+                uow.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent)).values(sent_at=_now()))
+            if held:
+                uow.session.execute(update(SmsMessage).where(SmsMessage.id.in_(held)).values(status="held"))
+            uow.commit()
+
+    def _held_sms(self) -> list[int]:
+        """Without credentials, owed texts are held for a person to read (marked with the next write)."""
+        if self.sms is None or self.sms.live:
+            return []
+        with self.db.read() as s:
+            return list(s.scalars(select(SmsMessage.id).where(SmsMessage.owner == self.owner,
+                                                              SmsMessage.status == "pending")
+                                  .order_by(SmsMessage.id).limit(self.batch)))
 
     # ---------------------------------------------------------------- sms
     def recover_sms(self) -> None:
@@ -105,9 +124,7 @@ class OutboxRelay:
         if not ids:
             return 0
         if not self.sms.live:  # no credentials: the outbox is the record a person reads
-            with self.db.uow() as uow:
-                uow.session.execute(update(SmsMessage).where(SmsMessage.id.in_(ids)).values(status="held"))
-                uow.commit()
+            self._mark([], ids)
             return 0
         sent = 0
         for sms_id in ids:
@@ -140,7 +157,7 @@ class OutboxRelay:
         self._wake.set()
 
     def run_once(self) -> None:
-        self.publish_pending()
+        self.publish_pending()  # also holds owed texts when there are no credentials
         self.send_pending_sms()
 
     def start(self, poll_s: float = 0.5) -> None:

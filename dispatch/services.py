@@ -116,10 +116,12 @@ def _orders_of(s: Session, incident_id: str) -> list[OrderRow]:
     cached = batch.cache(s, "orders")
     if cached is not None and incident_id in cached:
         return cached[incident_id]
-    orders = [] if batch.created_here(s, incident_id) else list(
-        s.scalars(select(OrderRow).where(OrderRow.incident_id == incident_id)))
-    if cached is not None:
-        cached[incident_id] = orders
+    if cached is None:
+        return list(s.scalars(select(OrderRow).where(OrderRow.incident_id == incident_id)))
+    with s.no_autoflush:  # inside a batch, the orders it issued are in the cache already
+        orders = [] if batch.created_here(s, incident_id) else list(
+            s.scalars(select(OrderRow).where(OrderRow.incident_id == incident_id)))
+    cached[incident_id] = orders
     return orders
 
 

@@ -46,7 +46,8 @@ def notify_admission(session: Session, owner: str, topics: Any, incident_id: str
                      patients: int, injuries: dict[str, Any], eta_at: datetime | None, now: datetime) -> AdmissionRow:
     """The pre-arrival notice: the destination hospital's queue gets the incoming patients (idempotent)."""
     adm_id = admission_id_for(incident_id, hospital_id)
-    row = None if batch.created_here(session, incident_id) else session.get(AdmissionRow, adm_id)
+    with session.no_autoflush:  # nothing pending can be this admission (the incident row holds hospital_id)
+        row = None if batch.created_here(session, incident_id) else session.get(AdmissionRow, adm_id)
     if row is None:
         row = AdmissionRow(admission_id=adm_id, incident_id=incident_id, hospital_id=hospital_id, status="notified",
                            patients=patients, injuries=injuries, eta_at=eta_at, notified_at=now)

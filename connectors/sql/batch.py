@@ -46,6 +46,7 @@ class WriteBatch:
     # sorted), and incident rows by id (held here, the session's identity map being weak)
     reports: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = field(default_factory=dict)
     incidents: dict[str, Any] = field(default_factory=dict)
+    cells: dict[tuple[int, int], set[str]] = field(default_factory=dict)  # incidents by 0.01° cell, for merging
     created: set[str] = field(default_factory=set)  # incidents this batch inserted: nothing else refers to them yet
     scratch: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-use caches (e.g. an incident's orders)
 
@@ -53,12 +54,23 @@ class WriteBatch:
         """After a message's savepoint rolled back, what was read or cached may include its work."""
         self.reports.clear()
         self.incidents.clear()
+        self.cells.clear()
         self.created.clear()
         self.scratch.clear()
 
     def install(self, session: Session) -> "WriteBatch":
         session.info[KEY] = self
         return self
+
+    def hold(self, row: Any) -> None:
+        """Keep an incident row for the rest of the batch and find it by place."""
+        self.incidents[row.incident_id] = row
+        self.cells.setdefault(cell(row.lat, row.lon), set()).add(row.incident_id)
+
+    def near(self, lat: float, lon: float, dlat: float, dlon: float) -> list[Any]:
+        """Incidents held whose cell touches the box (lat ± dlat, lon ± dlon); the caller checks the box."""
+        (a0, b0), (a1, b1) = cell(lat - dlat, lon - dlon), cell(lat + dlat, lon + dlon)
+        return [self.incidents[i] for a in range(a0, a1 + 1) for b in range(b0, b1 + 1) for i in self.cells.get((a, b), ())]
 
     def mark(self) -> tuple[int, ...]:
         return (len(self.outbox), len(self.sms), len(self.timeline), len(self.processed), len(self.incident_changes))
@@ -116,6 +128,11 @@ class WriteBatch:
             booked = sum(conn.execute(stmt, r).rowcount for r in rows)
         if booked != len(rows):
             raise BookingConflict(f"{len(rows) - booked} of {len(rows)} units were taken meanwhile")
+
+
+def cell(lat: float, lon: float) -> tuple[int, int]:
+    """0.01° cells (about 1.1 km by 0.9 km here)."""
+    return int(lat * 100 // 1), int(lon * 100 // 1)
 
 
 def current(session: Session) -> WriteBatch | None:

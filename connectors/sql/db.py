@@ -11,6 +11,67 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class WriterQueue:
+    """Writers to one SQLite file wait for each other on an OS file lock, which wakes the next one the
+    moment the lock is free, instead of in SQLite's busy handler, which sleeps and retries (up to 100 ms a
+    time): with several worker processes writing all the time, sleeping writers starved. Each writing
+    connection holds the lock from its BEGIN until it goes back to the pool. SQLite still enforces its
+    own single writer; this only orders the queue."""
+
+    _by_path: dict[str, "WriterQueue"] = {}
+
+    def __init__(self, path: str):
+        import threading
+
+        self.path = path
+        self._held: dict[int, int] = {}  # id(dbapi connection) -> open lock file descriptor
+        self._mine = threading.local()  # a thread already in the queue does not queue behind itself
+        self._quiet = threading.Condition()
+
+    @classmethod
+    def for_url(cls, url: str) -> "WriterQueue | None":
+        name = url.split("///", 1)[1] if "///" in url else ""
+        if not name or name.startswith(":memory:") or "mode=memory" in url:
+            return None
+        path = str(Path(name.split("?", 1)[0]).resolve()) + ".writer-lock"
+        return cls._by_path.setdefault(path, cls(path))
+
+    def enter(self, dbapi_conn: object) -> None:
+        import fcntl
+        import os
+
+        if id(dbapi_conn) in self._held or getattr(self._mine, "n", 0):
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a separate open file per writer: threads queue too
+        except BaseException:
+            os.close(fd)
+            raise
+        with self._quiet:
+            self._held[id(dbapi_conn)] = fd
+        self._mine.n = 1
+        self._mine.conn = id(dbapi_conn)
+
+    def leave(self, dbapi_conn: object) -> None:
+        import os
+
+        with self._quiet:
+            fd = self._held.pop(id(dbapi_conn), None)
+            if not self._held:
+                self._quiet.notify_all()
+        if fd is not None:
+            if getattr(self._mine, "conn", None) == id(dbapi_conn):
+                self._mine.n = 0
+            os.close(fd)  # closing the file releases its lock
+
+
+    def wait_quiet(self, timeout_s: float) -> None:
+        """Wait (at most ``timeout_s``) until no thread of this process holds the write lock."""
+        with self._quiet:
+            self._quiet.wait_for(lambda: not self._held, timeout=timeout_s)
+
+
 def make_engine(url: str, *, pool_size: int = 5, readonly: bool = False) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
@@ -27,11 +88,24 @@ def make_engine(url: str, *, pool_size: int = 5, readonly: bool = False) -> Engi
             cur.execute("PRAGMA busy_timeout=60000")
             cur.close()
 
+        queue = None if readonly else WriterQueue.for_url(url)
+
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
             # Every writing transaction takes the write lock up front; readers (their own engine)
             # take none and see a consistent snapshot (WAL).
+            if queue is not None:
+                queue.enter(conn.connection.dbapi_connection)
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+        if queue is not None:
+            @event.listens_for(engine, "checkin")
+            def _sqlite_checkin(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+                queue.leave(dbapi_conn)  # the transaction is over (committed or rolled back)
+
+            @event.listens_for(engine, "close")
+            def _sqlite_close(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+                queue.leave(dbapi_conn)
 
         return engine
     kw = {"pool_size": pool_size, "max_overflow": 10, "pool_pre_ping": True}
@@ -75,6 +149,13 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.read_engine = make_engine(url, pool_size=pool_size, readonly=True) if url.startswith("sqlite") else self.engine
         self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    def wait_for_writers(self, timeout_s: float) -> None:
+        """Background work (the relay) yields to a transaction of this process that holds SQLite's write
+        lock, which every other writer is waiting for: sharing the interpreter with it would slow it."""
+        queue = WriterQueue.for_url(self.url) if self.url.startswith("sqlite") else None
+        if queue is not None:
+            queue.wait_quiet(timeout_s)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)

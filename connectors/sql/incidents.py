@@ -78,7 +78,7 @@ def incident(session: Session, incident_id: str) -> IncidentRow | None:
         return buffered.incidents[incident_id]
     row = session.get(IncidentRow, incident_id)
     if buffered is not None and row is not None:
-        buffered.incidents[incident_id] = row
+        buffered.hold(row)
     return row
 
 
@@ -102,7 +102,7 @@ def merge_candidates(session: Session, lat: float, lon: float, at: datetime) -> 
     with session.no_autoflush:
         rows = {i: r for i in found if (r := incident(session, i)) is not None}
     if buffered is not None:
-        for r in buffered.incidents.values():
+        for r in buffered.near(lat, lon, dlat, dlon):
             inside = (r.status == "open" and lat - dlat <= r.lat <= lat + dlat and lon - dlon <= r.lon <= lon + dlon
                       and r.last_reported_at >= at - MERGE_WINDOW and r.first_reported_at <= at + MERGE_WINDOW)
             if inside:
@@ -128,7 +128,7 @@ def save_facts(session: Session, f: IncidentFacts, now: datetime, *, new: bool =
     row.version = (row.version or 0) + 1
     buffered = batch.current(session)
     if buffered is not None:
-        buffered.incidents[f.incident_id] = row
+        buffered.hold(row)
         if new:
             buffered.created.add(f.incident_id)
     return row

@@ -224,6 +224,25 @@ class Run:
                 ProcessedEvent.event_id.like("report:bench-%")).group_by(ProcessedEvent.consumer)).all()
         return {c: n for c, n in rows}
 
+    def free_units(self) -> None:
+        """Between phases every crew finishes its job (orders completed, units available again), so each
+        phase starts with the whole fleet; nobody acknowledges or closes anything during a benchmark."""
+        from sqlalchemy import update
+
+        from accidentlink.clock import SystemClock
+        from connectors.sql.db import Database
+        from connectors.sql.models import OrderRow, UnitRow
+
+        if not hasattr(self, "_db"):
+            self._db = Database(self.db_url)
+        now = SystemClock().now()
+        with self._db.uow() as uow:
+            uow.session.execute(update(OrderRow).where(OrderRow.state == "active").values(state="completed"))
+            uow.session.execute(update(UnitRow).where(UnitRow.status != "available").values(
+                status="available", status_at=now, incident_id=None))
+            uow.commit()
+        time.sleep(2)  # the dispatcher reads changed statuses at its next batch
+
     def throughput(self, n: int) -> dict[str, float]:
         from connectors.kafka import make_producer
 
@@ -365,7 +384,9 @@ def main(args: Any) -> int:
                         "unit_choice_brute_mean_us": nb["brute_mean_us"]})
         results.update(run.throughput(args.burst))
         if args.low_rate:  # the same measurement at a rate one machine sustains, for the unsaturated figure
+            run.free_units()
             results.update({"low_" + k: v for k, v in run.latency(args.low_rate, args.seconds).items()})
+        run.free_units()
         results.update(run.latency(args.rate, args.seconds))
         results.update(run.memory())
     finally:

@@ -220,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     be = sub.add_parser("bench", help="benchmark: throughput, latency, memory against a bare Kafka baseline")
     be.add_argument("--rate", type=int, default=500)
     be.add_argument("--seconds", type=int, default=20)
-    be.add_argument("--burst", type=int, default=20000)
+    # 10,000 crashes need about 4,400 ambulances and as many police units: the synthetic fleet has 5,000 each
+    be.add_argument("--burst", type=int, default=10000)
     be.add_argument("--burst-timeout", type=int, default=600)
-    be.add_argument("--low-rate", type=int, default=40, help="also measure latency at this sustainable rate (0: skip)")
+    be.add_argument("--low-rate", type=int, default=100, help="also measure latency at this sustainable rate (0: skip)")
     be.set_defaults(fn=cmd_bench)
 
     a = p.parse_args(argv)

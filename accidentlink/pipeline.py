@@ -32,7 +32,7 @@ from connectors.sql import incidents as repo
 from connectors.sql.db import Database, UnitOfWork
 from connectors.sql.batch import WriteBatch
 from connectors.sql.models import IncidentRow, ProcessedEvent, RejectedMessage, ReportRow
-from connectors.sql.outbox import emit
+from connectors.sql.outbox import emit, mark_in
 
 log = logging.getLogger("accidentlink.pipeline")
 
@@ -216,6 +216,8 @@ class Pipeline:
                  geodesic_m: Callable[[float, float, float, float], float], topics: TopicNames = TopicNames()):
         self.db, self.consumer, self.handler, self.clock = db, consumer, handler, clock
         self.geodesic_m, self.topics = geodesic_m, topics
+        # the process's relay hands over what it published, to be marked sent in the batch's transaction
+        self.take_marks: Callable[[], tuple[list[int], list[int]]] | None = None
 
     def process(self, messages: list[RawMessage]) -> BatchResult:
         """Transient database errors propagate (the caller retries the batch); anything else that one
@@ -263,6 +265,8 @@ class Pipeline:
                 for msg, report in zip(messages, parsed):
                     self._one(ctx, msg, report, result, buffered if careful else None)
                 buffered.flush(uow.session)
+                if self.take_marks is not None:
+                    mark_in(uow.session, *self.take_marks(), ctx.now)
             finally:
                 batch.remove(uow.session)
             uow.commit()

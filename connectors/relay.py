@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
@@ -17,6 +18,7 @@ from sqlalchemy import select, update
 from accidentlink.masking import mask_phone
 from connectors.sql.db import Database
 from connectors.sql.models import OutboxMessage, SmsMessage
+from connectors.sql.outbox import mark_in
 
 log = logging.getLogger("accidentlink.relay")
 
@@ -57,6 +59,18 @@ class OutboxRelay:
         self.on_published = on_published
         self.published = 0
         self.texted = 0
+        # Published rows are marked sent later, in bulk: by the process's next pipeline transaction when one
+        # takes them (``take_marks``: no write transaction of the relay's own in the way of the next
+        # publish), else by the relay after ``mark_after_s``. Until marked they are not read again.
+        self.handoff = False
+        self.mark_after_s = 0.5
+        self._marks_lock = threading.Lock()
+        self._unsent_marks: list[int] = []
+        self._held_marks: set[int] = set()
+        self._unmarked: set[int] = set()
+        self._high = 0  # the highest id published: later reads start above it ...
+        self._scanned_at = 0.0  # ... and now and then from the start (a row committed out of id order)
+        self._oldest_mark = 0.0
 
     # ---------------------------------------------------------------- kafka
     def publish_pending(self) -> int:
@@ -64,37 +78,63 @@ class OutboxRelay:
             return 0
         total = 0
         while True:
-            self.db.wait_for_writers(0.5)
-            held = self._held_sms()  # written with the "sent" marks: one write transaction per round
+            self.db.wait_for_writers(0.1)
+            self._queue_marks([], self._held_sms())
+            full = time.monotonic() - self._scanned_at > 2.0
             with self.db.read() as s:
-                rows = s.execute(select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key,
-                                        OutboxMessage.value, OutboxMessage.headers)
-                                 .where(OutboxMessage.owner == self.owner, OutboxMessage.sent_at.is_(None))
-                                 .order_by(OutboxMessage.id).limit(self.batch)).all()
+                q = select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key, OutboxMessage.value,
+                           OutboxMessage.headers).where(OutboxMessage.owner == self.owner,
+                                                        OutboxMessage.sent_at.is_(None))
+                if not full:
+                    q = q.where(OutboxMessage.id > self._high)
+                rows = s.execute(q.order_by(OutboxMessage.id).limit(self.batch)).all()
+            if full:
+                self._scanned_at = time.monotonic()
+            with self._marks_lock:
+                rows = [r for r in rows if r.id not in self._unmarked]
             if not rows:
-                self._mark([], held)
-                return total
+                break
             futures = [self.publisher.send(r.topic, r.key, r.value,
                                            [(k, bytes.fromhex(v)) for k, v in (r.headers or [])]) for r in rows]
             self.publisher.flush()
             for f in futures:  # raise if any failed: the rows stay pending and are retried
                 if hasattr(f, "get"):
                     f.get(timeout=30)
-            self._mark([r.id for r in rows], held)
+            self._queue_marks([r.id for r in rows], [])
+            self._high = max(self._high, rows[-1].id)
             total += len(rows)
             self.published += len(rows)
             if self.on_published:
                 self.on_published(len(rows))
+        if not self.handoff or time.monotonic() - self._oldest_mark > self.mark_after_s:
+            self.mark_now()
+        return total
 
-    def _mark(self, sent: list[int], held: list[int]) -> None:
+    def _queue_marks(self, sent: list[int], held: list[int]) -> None:
         if not sent and not held:
             return
-        with self.db.uow() as uow:
-            if sent:
-                uow.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent)).values(sent_at=_now()))
-            if held:
-                uow.session.execute(update(SmsMessage).where(SmsMessage.id.in_(held)).values(status="held"))
-            uow.commit()
+        with self._marks_lock:
+            if not self._unsent_marks and not self._held_marks:
+                self._oldest_mark = time.monotonic()
+            self._unsent_marks.extend(sent)
+            self._unmarked.update(sent)
+            self._held_marks.update(held)
+
+    def take_marks(self) -> tuple[list[int], list[int]]:
+        """(outbox ids published, SMS ids to hold) for the caller to mark in its own transaction. Should
+        that transaction roll back, the rows are published again after the next full read (at least once)."""
+        with self._marks_lock:
+            sent, held = self._unsent_marks, sorted(self._held_marks)
+            self._unsent_marks, self._held_marks = [], set()
+            self._unmarked.difference_update(sent)
+        return sent, held
+
+    def mark_now(self) -> None:
+        sent, held = self.take_marks()
+        if sent or held:
+            with self.db.uow() as uow:
+                mark_in(uow.session, sent, held, _now())
+                uow.commit()
 
     def _held_sms(self) -> list[int]:
         """Without credentials, owed texts are held for a person to read (marked with the next write)."""
@@ -124,7 +164,8 @@ class OutboxRelay:
         if not ids:
             return 0
         if not self.sms.live:  # no credentials: the outbox is the record a person reads
-            self._mark([], ids)
+            self._queue_marks([], ids)
+            self.mark_now()
             return 0
         sent = 0
         for sms_id in ids:

@@ -23,6 +23,7 @@ def build_worker_app(group: str, c: Container) -> tuple[faust.App, Any]:
     app = make_app(c.topics.name(group), s.bootstrap, str(s.var_dir / f"faust-{c.topics.name(group)}"))
     relay = c.relay(owner=group)
     pipeline = c.pipeline(group)
+    relay.handoff, pipeline.take_marks = True, relay.take_marks  # marks ride on the pipeline's transactions
 
     def give_up(msgs: list[RawMessage], exc: Exception) -> None:
         """Retries exhausted: dead-letter the batch with the reason. If even that fails, stop the

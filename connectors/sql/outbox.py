@@ -5,7 +5,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.sql import batch
@@ -43,3 +43,12 @@ def enqueue_sms(session: Session, owner: str, dedupe_key: str, to: str, body: st
     session.add(SmsMessage(dedupe_key=dedupe_key, owner=owner, to=to, body=body, purpose=purpose,
                            incident_id=incident_id, status="pending", attempts=0, created_at=now))
     return True
+
+
+def mark_in(session: Session, sent: list[int], held: list[int], now: datetime) -> None:
+    """Mark outbox rows sent and SMS rows held, in the caller's transaction."""
+    for i in range(0, len(sent), 500):
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent[i:i + 500])).values(sent_at=now))
+    for i in range(0, len(held), 500):
+        session.execute(update(SmsMessage).where(SmsMessage.id.in_(held[i:i + 500]),
+                                                 SmsMessage.status == "pending").values(status="held"))

@@ -223,6 +223,7 @@ class OutboxRelay:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=timeout_s)
+        self.handoff = False  # no pipeline transaction comes any more: the last round marks its own rows
         last = threading.Thread(target=self._final_flush, daemon=True)
         last.start()
         last.join(timeout=timeout_s)

@@ -42,17 +42,22 @@ def _queue(db: Database, n: int, start: int = 0) -> None:
         uow.commit()
 
 
+def _handing_over(tmp_path: Path, rows: int) -> tuple[Database, Recorder, OutboxRelay]:
+    """A relay whose marks wait for a pipeline transaction (none comes by itself), and queued rows."""
+    db, out = _db(tmp_path), Recorder()
+    relay = OutboxRelay(db, "dispatch", out, None)
+    relay.handoff, relay.mark_after_s = True, 3600
+    _queue(db, rows)
+    return db, out, relay
+
+
 def _pending(db: Database) -> int:
     with db.read() as s:
         return s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))
 
 
 def test_rows_handed_to_the_pipeline_are_published_once_and_marked_in_its_transaction(tmp_path: Path) -> None:
-    db = _db(tmp_path)
-    out = Recorder()
-    relay = OutboxRelay(db, "dispatch", out, None)
-    relay.handoff, relay.mark_after_s = True, 3600
-    _queue(db, 5)
+    db, out, relay = _handing_over(tmp_path, rows=5)
     assert relay.publish_pending() == 5
     assert relay.publish_pending() == 0  # not yet marked, but not published again either
     relay._scanned_at = 0  # even the periodic full pass skips rows waiting for their mark
@@ -79,11 +84,7 @@ def test_without_a_pipeline_transaction_the_relay_marks_its_rows_itself(tmp_path
 
 
 def test_marks_lost_with_a_rolled_back_transaction_mean_the_rows_go_out_again(tmp_path: Path) -> None:
-    db = _db(tmp_path)
-    out = Recorder()
-    relay = OutboxRelay(db, "dispatch", out, None)
-    relay.handoff, relay.mark_after_s = True, 3600
-    _queue(db, 2)
+    db, out, relay = _handing_over(tmp_path, rows=2)
     relay.publish_pending()
     with db.uow() as uow:
         mark_in(uow.session, *relay.take_marks(), datetime.now(timezone.utc))

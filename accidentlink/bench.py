@@ -122,7 +122,7 @@ class Run:
             self.broker = LocalKafka(self.tmp / "kafka", port=free_port(), controller_port=free_port(), heap="1g")
             self.broker.start()
             self.bootstrap = self.broker.bootstrap
-        ensure_topics(self.bootstrap, {self.prefix + k: v for k, v in declared(known_insurers()).items()} | {self.prefix + "baseline": 6})
+        ensure_topics(self.bootstrap, declared(known_insurers(), self.prefix) | {self.prefix + "baseline": 6})
         upgrade(self.db_url)
         res_dir = self.tmp / "resources"
         res_dir.mkdir()

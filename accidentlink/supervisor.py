@@ -47,7 +47,7 @@ def prepare(settings: Any, *, with_demo: bool) -> Any:
         broker.start(reuse=True)
         log.info("kafka ready on %s in %.1fs", broker.bootstrap, time.monotonic() - t0)
     prefix = os.environ.get("ACCIDENTLINK_TOPIC_PREFIX", "")
-    ensure_topics(settings.bootstrap, {prefix + k: v for k, v in declared(known_insurers()).items()})
+    ensure_topics(settings.bootstrap, declared(known_insurers(), prefix))
     upgrade(settings.db_url)
     if with_demo:
         from accidentlink.bootstrap import build

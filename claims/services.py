@@ -29,6 +29,7 @@ from connectors.sql import batch
 from connectors.sql import incidents as incident_repo
 from connectors.sql.models import ClaimRow, IncidentRow, QuickCaseRow
 from connectors.sql.outbox import emit, enqueue_sms
+from streams.topics import insurer_topic
 
 log = logging.getLogger("accidentlink.claims")
 CONSUMER = "claims"
@@ -69,11 +70,6 @@ def claim_json(c: ClaimRow) -> dict[str, Any]:
             "assessed_fen": c.assessed_fen, "paid_fen": c.paid_fen, "flags": c.flags or [],
             "timestamps": c.timestamps or {}, "decision": c.decision, "overdue": c.overdue_flags or [],
             "opened_at": iso(c.opened_at), "updated_at": iso(c.updated_at), "version": c.version}
-
-
-def insurer_topic(code: str) -> str:
-    """Each insurer's own topic (its connector): a slow or failing insurer's consumer delays no one else."""
-    return f"claims.insurer.{code.upper()}"
 
 
 def publish(s: Session, owner: str, topics: Any, c: ClaimRow, change: str, now: datetime, **extra: Any) -> None:
@@ -226,15 +222,17 @@ def quick_link_token(quick_id: str, plate: str, secret: str) -> str:
 
 def open_quick_case(ctx: Context, row: IncidentRow, parties: list[dict[str, Any]], base_url: str, region: str) -> None:
     s = ctx.session
-    known = (batch.cache(s, "claims") or {}).get("quick")
-    if batch.created_here(s, row.incident_id) or (known is not None and row.incident_id in known[1]):
-        exists = known is not None and row.incident_id in known[0]
+    known = (batch.cache(s, "claims") or {}).get("quick")  # incident id -> has a quick case, inside a batch
+    if known is not None and batch.created_here(s, row.incident_id):
+        known.setdefault(row.incident_id, False)
+    if known is not None and row.incident_id in known:
+        exists = known[row.incident_id]
     else:
         exists = s.scalar(select(QuickCaseRow.quick_id).where(QuickCaseRow.incident_id == row.incident_id)) is not None
     if exists:
         return
     if known is not None:
-        known[0].add(row.incident_id)
+        known[row.incident_id] = True
     quick_id = "QK-" + row.incident_id[4:]
     secret = secrets.token_hex(16)
     qparties = []
@@ -272,24 +270,25 @@ class ClaimsHandler:
         return cls(c.db, c.topics, c.clock, c.settings.base_url, c.settings.region)
 
     def prepare(self, ctx: Context, reports: list[AccidentReport]) -> None:
-        """Once per batch: the recent claims its parties could be flagged against (one query)."""
-        plates = {(p.plate or "").strip().upper() for r in reports for p in r.parties} - {""}
-        hashes = {h for r in reports for p in r.parties for h in (person_hash(p.id_number), person_hash(p.phone)) if h}
-        cached = batch.cache(ctx.session, "claims")
+        """Once per batch, one query each: the recent claims its parties could be flagged against, and the
+        claims and quick cases of the incidents other pipelines already recorded."""
+        s = ctx.session
+        cached = batch.cache(s, "claims")
         if cached is None:
             return
-        s = ctx.session
+        plates = {(p.plate or "").strip().upper() for r in reports for p in r.parties} - {""}
+        hashes = {h for r in reports for p in r.parties for h in (person_hash(p.id_number), person_hash(p.phone)) if h}
         cached["recent"] = RecentClaims(s, plates, hashes, ctx.now)
-        # the claims and quick cases of the incidents other pipelines already recorded
         incidents = set((ctx.known_reports or {}).values())
         existing: dict[str, dict[str, ClaimRow]] = {i: {} for i in incidents}
-        quick: set[str] = set()
+        quick = dict.fromkeys(incidents, False)
         if incidents:
             for c in s.scalars(select(ClaimRow).where(ClaimRow.incident_id.in_(incidents))):
                 existing[c.incident_id][c.plate] = c
-            quick = set(s.scalars(select(QuickCaseRow.incident_id).where(QuickCaseRow.incident_id.in_(incidents))))
+            quick.update(dict.fromkeys(s.scalars(select(QuickCaseRow.incident_id).where(
+                QuickCaseRow.incident_id.in_(incidents))), True))
         cached["existing"] = existing
-        cached["quick"] = (quick, incidents)
+        cached["quick"] = quick
 
     def __call__(self, ctx: Context, report: AccidentReport, incident: IncidentFacts) -> None:
         open_claims(ctx, incident.incident_id, report, self.base_url, self.region)

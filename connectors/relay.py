@@ -79,7 +79,6 @@ class OutboxRelay:
         total = 0
         while True:
             self.db.wait_for_writers(0.1)
-            self._queue_marks([], self._held_sms())
             full = time.monotonic() - self._scanned_at > 2.0
             with self.db.read() as s:
                 q = select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key, OutboxMessage.value,
@@ -106,9 +105,13 @@ class OutboxRelay:
             self.published += len(rows)
             if self.on_published:
                 self.on_published(len(rows))
+        self._settle_marks()
+        return total
+
+    def _settle_marks(self) -> None:
+        """Write the marks now unless a pipeline transaction will take them soon enough."""
         if not self.handoff or time.monotonic() - self._oldest_mark > self.mark_after_s:
             self.mark_now()
-        return total
 
     def _queue_marks(self, sent: list[int], held: list[int]) -> None:
         if not sent and not held:
@@ -136,15 +139,6 @@ class OutboxRelay:
                 mark_in(uow.session, sent, held, _now())
                 uow.commit()
 
-    def _held_sms(self) -> list[int]:
-        """Without credentials, owed texts are held for a person to read (marked with the next write)."""
-        if self.sms is None or self.sms.live:
-            return []
-        with self.db.read() as s:
-            return list(s.scalars(select(SmsMessage.id).where(SmsMessage.owner == self.owner,
-                                                              SmsMessage.status == "pending")
-                                  .order_by(SmsMessage.id).limit(self.batch)))
-
     # ---------------------------------------------------------------- sms
     def recover_sms(self) -> None:
         """At start: rows left ``sending`` by a crash may or may not have gone out; never re-send them."""
@@ -163,9 +157,9 @@ class OutboxRelay:
                                  .order_by(SmsMessage.id).limit(self.batch)))
         if not ids:
             return 0
-        if not self.sms.live:  # no credentials: the outbox is the record a person reads
+        if not self.sms.live:  # no credentials: the outbox is the record a person reads ("held")
             self._queue_marks([], ids)
-            self.mark_now()
+            self._settle_marks()
             return 0
         sent = 0
         for sms_id in ids:

@@ -113,16 +113,16 @@ def _facts(s: Session, row: IncidentRow, parties: list[dict[str, Any]]) -> Incid
 
 def _orders_of(s: Session, incident_id: str) -> list[OrderRow]:
     """The incident's orders, read once per pipeline batch (an incident this batch created has none)."""
-    cached = batch.cache(s, "orders")
-    if cached is not None and incident_id in cached:
-        return cached[incident_id]
-    if cached is None:
+    def read() -> list[OrderRow]:
         return list(s.scalars(select(OrderRow).where(OrderRow.incident_id == incident_id)))
-    with s.no_autoflush:  # inside a batch, the orders it issued are in the cache already
-        orders = [] if batch.created_here(s, incident_id) else list(
-            s.scalars(select(OrderRow).where(OrderRow.incident_id == incident_id)))
-    cached[incident_id] = orders
-    return orders
+
+    cached = batch.cache(s, "orders")
+    if cached is None:
+        return read()
+    if incident_id not in cached:
+        with s.no_autoflush:  # inside a batch, the orders it issued are in the cache already
+            cached[incident_id] = [] if batch.created_here(s, incident_id) else read()
+    return cached[incident_id]
 
 
 def _unit_sms(row: IncidentRow, order: OrderRow, hospital_name: str | None) -> str:
@@ -145,15 +145,11 @@ def book(ctx: Context, d: Dispatcher, row: IncidentRow, o: UnitOrder, reasons: t
     if b is not None and b.fast:  # booked when the batch is written (trusting the status synced at its start)
         if not d.available(o.unit_id):
             return None
-        b.bookings.append({"unit_id": o.unit_id, "at": ctx.now, "incident_id": row.incident_id})
+        b.bookings.append(batch.booking_params(o.unit_id, ctx.now, row.incident_id))
     else:
-        units = UnitRow.__table__
         if inspect(row).pending:  # the unit will refer to the incident: write the incident first
             s.flush()
-        booked = s.connection().execute(units.update().where(
-            units.c.unit_id == o.unit_id, units.c.status == "available").values(
-            status="dispatched", status_at=ctx.now, incident_id=row.incident_id, version=units.c.version + 1)).rowcount
-        if not booked:
+        if not s.connection().execute(batch.booking(), batch.booking_params(o.unit_id, ctx.now, row.incident_id)).rowcount:
             return None
     name, phone = d.info.get(o.unit_id, (None, None))
     number = 1 + sum(1 for x in orders if x.service == o.service)

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from accidentlink.clock import CST, iso, parse_aware
 from accidentlink.money import check_fen
+from connectors.sql import batch
 from connectors.sql import incidents as incident_repo
 from connectors.sql.models import AdmissionRow, BillRow, IncidentRow
-from connectors.sql import batch
 from connectors.sql.outbox import emit
 from fund import Bill, BillItem, VehicleCover, province_rules, route_rescue_bill
 

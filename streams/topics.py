@@ -20,7 +20,12 @@ PARTITIONS = {
 GROUPS = ("dispatch", "rescue-fund", "claims")
 
 
-def declared(insurer_codes: "Iterable[str]" = ()) -> dict[str, int]:
+def insurer_topic(code: str) -> str:
+    """Each insurer's own topic (its connector): a slow or failing insurer's consumer delays no one else."""
+    return f"claims.insurer.{code.upper()}"
+
+
+def declared(insurer_codes: "Iterable[str]" = (), prefix: str = "") -> dict[str, int]:
     """Every topic the platform writes or reads, with its partitions: the contract's, our extensions,
-    and one ``claims.insurer.<CODE>`` per known insurer (its own connector topic)."""
-    return {**PARTITIONS, **{f"claims.insurer.{code.upper()}": 1 for code in insurer_codes}}
+    and one ``claims.insurer.<CODE>`` per known insurer (its own connector topic); names prefixed."""
+    return {prefix + t: n for t, n in {**PARTITIONS, **{insurer_topic(code): 1 for code in insurer_codes}}.items()}

@@ -39,7 +39,7 @@ def topics(kafka: str, prefix: str) -> str:
     from connectors.kafka import ensure_topics
     from streams.topics import declared
 
-    ensure_topics(kafka, {prefix + k: v for k, v in declared(known_insurers()).items()})
+    ensure_topics(kafka, declared(known_insurers(), prefix))
     return prefix
 
 
@@ -88,7 +88,7 @@ def _platform(kafka: str, prefix: str, db_url: str, var_dir: Path, **env: str): 
     from streams.topics import declared
     from tests.support.platform import Platform
 
-    ensure_topics(kafka, {prefix + k: v for k, v in declared(known_insurers()).items()})
+    ensure_topics(kafka, declared(known_insurers(), prefix))
     upgrade(db_url)
     var_dir.mkdir(parents=True, exist_ok=True)
     p = Platform(kafka, db_url, prefix, var_dir, free_port(), env_extra=dict(env))

@@ -112,22 +112,29 @@ class WriteBatch:
         self.outbox, self.sms, self.timeline, self.processed, self.bookings = [], [], [], [], []
 
     def _book(self, session: Session) -> None:
-        from sqlalchemy import bindparam
-
-        from connectors.sql.models import UnitRow
-
-        u = UnitRow.__table__
-        stmt = u.update().where(u.c.unit_id == bindparam("b_unit"), u.c.status == "available").values(
-            status="dispatched", status_at=bindparam("b_at"), incident_id=bindparam("b_incident"),
-            version=u.c.version + 1)
-        rows = [{"b_unit": b["unit_id"], "b_at": b["at"], "b_incident": b["incident_id"]} for b in self.bookings]
         conn = session.connection()
         if conn.dialect.supports_sane_multi_rowcount:
-            booked = conn.execute(stmt, rows).rowcount
+            booked = conn.execute(booking(), self.bookings).rowcount
         else:
-            booked = sum(conn.execute(stmt, r).rowcount for r in rows)
-        if booked != len(rows):
-            raise BookingConflict(f"{len(rows) - booked} of {len(rows)} units were taken meanwhile")
+            booked = sum(conn.execute(booking(), b).rowcount for b in self.bookings)
+        if booked != len(self.bookings):
+            raise BookingConflict(f"{len(self.bookings) - booked} of {len(self.bookings)} units were taken meanwhile")
+
+
+def booking() -> Any:
+    """Book a unit only while it is still available: one row changed, or none when it was taken. Binds
+    ``unit_id``, ``at`` and ``incident_id`` (``booking_params``)."""
+    from sqlalchemy import bindparam
+
+    from connectors.sql.models import UnitRow
+
+    u = UnitRow.__table__
+    return u.update().where(u.c.unit_id == bindparam("b_unit"), u.c.status == "available").values(
+        status="dispatched", status_at=bindparam("b_at"), incident_id=bindparam("b_incident"), version=u.c.version + 1)
+
+
+def booking_params(unit_id: str, at: datetime, incident_id: str) -> dict[str, Any]:
+    return {"b_unit": unit_id, "b_at": at, "b_incident": incident_id}
 
 
 def cell(lat: float, lon: float) -> tuple[int, int]:

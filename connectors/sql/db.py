@@ -40,7 +40,7 @@ class WriterQueue:
         import fcntl
         import os
 
-        if id(dbapi_conn) in self._held or getattr(self._mine, "n", 0):
+        if id(dbapi_conn) in self._held or getattr(self._mine, "conn", None) is not None:
             return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -50,7 +50,6 @@ class WriterQueue:
             raise
         with self._quiet:
             self._held[id(dbapi_conn)] = fd
-        self._mine.n = 1
         self._mine.conn = id(dbapi_conn)
 
     def leave(self, dbapi_conn: object) -> None:
@@ -62,9 +61,8 @@ class WriterQueue:
                 self._quiet.notify_all()
         if fd is not None:
             if getattr(self._mine, "conn", None) == id(dbapi_conn):
-                self._mine.n = 0
+                self._mine.conn = None
             os.close(fd)  # closing the file releases its lock
-
 
     def wait_quiet(self, timeout_s: float) -> None:
         """Wait (at most ``timeout_s``) until no thread of this process holds the write lock."""
@@ -149,13 +147,13 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.read_engine = make_engine(url, pool_size=pool_size, readonly=True) if url.startswith("sqlite") else self.engine
         self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._writers = WriterQueue.for_url(url) if url.startswith("sqlite") else None
 
     def wait_for_writers(self, timeout_s: float) -> None:
         """Background work (the relay) yields to a transaction of this process that holds SQLite's write
         lock, which every other writer is waiting for: sharing the interpreter with it would slow it."""
-        queue = WriterQueue.for_url(self.url) if self.url.startswith("sqlite") else None
-        if queue is not None:
-            queue.wait_quiet(timeout_s)
+        if self._writers is not None:
+            self._writers.wait_quiet(timeout_s)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)

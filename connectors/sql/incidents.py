@@ -82,11 +82,6 @@ def incident(session: Session, incident_id: str) -> IncidentRow | None:
     return row
 
 
-def load_facts(session: Session, incident_id: str) -> IncidentFacts | None:
-    row = session.get(IncidentRow, incident_id)
-    return facts_of(row, report_ids_of(session, incident_id)) if row else None
-
-
 def merge_candidates(session: Session, lat: float, lon: float, at: datetime) -> list[IncidentFacts]:
     """Open incidents inside a bounding box around the point and the time window (index-backed).
     Inside a pipeline batch the query does not flush: incidents the batch holds are checked in memory."""

@@ -30,7 +30,7 @@ def main() -> int:
     delay = 1.0
     while True:
         try:
-            created = ensure_topics(bootstrap, {prefix + t: n for t, n in declared(known_insurers()).items()}, replication=replication)
+            created = ensure_topics(bootstrap, declared(known_insurers(), prefix), replication=replication)
         except Exception as e:  # the broker may still be electing its controller: retry until the deadline
             if time.monotonic() > deadline:
                 print(f"could not create topics on {bootstrap}: {type(e).__name__}: {e}", file=sys.stderr)

@@ -59,7 +59,7 @@ def _load(p: Platform, n: int, rate: float, stop: threading.Event) -> list[dict]
 def test_sigkill_of_every_worker_and_the_broker_under_load_loses_and_doubles_nothing(own_broker, tmp_path, db_url):
     from connectors.sql.db import upgrade
 
-    ensure_topics(own_broker.bootstrap, {"c." + k: v for k, v in declared(known_insurers()).items()})
+    ensure_topics(own_broker.bootstrap, declared(known_insurers(), "c."))
     upgrade(db_url)
     p = Platform(own_broker.bootstrap, db_url, "c.", tmp_path / "var", free_port())
     (tmp_path / "var").mkdir()

@@ -87,8 +87,8 @@ def channels_by_topic() -> dict[str, dict[str, Any]]:
 
 
 def test_each_known_insurer_has_its_own_topic_declared_and_documented() -> None:
-    from claims.services import insurer_topic, known_insurers
-    from streams.topics import declared
+    from claims.services import known_insurers
+    from streams.topics import declared, insurer_topic
 
     doc = {ch["address"] for ch in asyncapi()["channels"].values()}
     assert "claims.insurer.{insurer}" in doc

@@ -88,6 +88,15 @@ def accident(rng: random.Random, i: int) -> dict[str, Any]:
         "vehicles_movable": movable, "hit_and_run": hit_and_run, "hazards": [], "parties": parties}
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (``/proc/<pid>/stat``), its threads included."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def vm_hwm_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -243,6 +252,13 @@ class Run:
             uow.commit()
         time.sleep(2)  # the dispatcher reads changed statuses at its next batch
 
+    def pids(self) -> dict[str, int]:
+        out = {k: p.pid for k, p in self.procs.items()}
+        if self.broker is not None and self.broker.running_pid():
+            out["kafka"] = self.broker.running_pid()
+        out["bench"] = os.getpid()  # the producer and the progress queries
+        return out
+
     def throughput(self, n: int) -> dict[str, float]:
         from connectors.kafka import make_producer
 
@@ -251,6 +267,7 @@ class Run:
         base = self.processed()
         producer = make_producer(self.bootstrap)
         progress(f"burst: producing {n} accidents")
+        cpu0 = {k: cpu_s(pid) for k, pid in self.pids().items()}
         t0 = time.perf_counter()
         for i, v in enumerate(values):
             producer.send(self.prefix + "accidents.reported", key=str(i).encode(), value=v)
@@ -271,8 +288,14 @@ class Run:
                 break
             time.sleep(1)
         elapsed = time.perf_counter() - t0
+        # where the machine's CPU went: per process, in ms of CPU per accident, and how busy the cores were
+        cpu = {k: cpu_s(pid) - cpu0.get(k, 0.0) for k, pid in self.pids().items()}
+        done_n = max(1, min(n, slowest))
+        shares = {f"burst_cpu_ms_per_accident_{k}": round(v * 1000 / done_n, 3) for k, v in cpu.items()}
+        shares["burst_cpu_ms_per_accident"] = round(sum(cpu.values()) * 1000 / done_n, 3)
+        shares["burst_cpu_busy"] = round(sum(cpu.values()) / (elapsed * (os.cpu_count() or 1)), 3)
         producer.close()
-        return {"burst_accidents": n, "burst_produce_s": round(t_produced, 2), "burst_elapsed_s": round(elapsed, 2),
+        return {**shares, "burst_accidents": n, "burst_produce_s": round(t_produced, 2), "burst_elapsed_s": round(elapsed, 2),
                 "accidents_per_s": round(min(n, slowest) / elapsed, 1)}
 
     def latency(self, rate: int, seconds: int, first: int) -> dict[str, Any]:
@@ -400,6 +423,13 @@ def main(args: Any) -> int:
         ("unit choice, brute-force geodesic mean", f"{results['unit_choice_brute_mean_us']:,} µs"),
         (f"burst of {results['burst_accidents']:,}: through all 3 pipelines", f"{results['accidents_per_s']:,} accidents/s"),
         ("  ratio to the bare Kafka rate", f"{results['accidents_per_s'] / results['baseline_msgs_per_s']:.3f}"),
+        ("  CPU per accident, all processes (cores busy)",
+         f"{results['burst_cpu_ms_per_accident']} ms ({results['burst_cpu_busy']:.0%} of {os.cpu_count()} cores)"),
+        ("  CPU per accident by process", ", ".join(
+            f"{k[len('burst_cpu_ms_per_accident_'):]} {v}" for k, v in results.items()
+            if k.startswith("burst_cpu_ms_per_accident_")) + " ms"),
+        ("  rate these cores allow at that CPU cost",
+         f"{(os.cpu_count() or 1) * 1000 / max(results['burst_cpu_ms_per_accident'], 0.001):,.0f} accidents/s"),
         (f"steady {results['steady_rate_per_s']}/s: report -> both orders p50/p95/p99",
          f"{results['p50_ms']} / {results['p95_ms']} / {results['p99_ms']} ms "
          f"({results['injured_with_both_orders']}/{results['injured_sent']} injured crashes measured)"),

@@ -274,7 +274,8 @@ class Pipeline:
 
     def _prefetch(self, ctx: Context, messages: list[RawMessage], parsed: list[AccidentReport | str]) -> None:
         """One query each for what the batch would otherwise look up message by message: the inbox,
-        the reports other pipelines already recorded, and their incidents."""
+        the reports other pipelines already recorded, their incidents, and the open incidents near the new
+        reports (merge candidates)."""
         s = ctx.session
         ids = ["report:" + r.report_id if isinstance(r, AccidentReport) else "msg:" + m.position
                for m, r in zip(messages, parsed)]
@@ -289,6 +290,12 @@ class Pipeline:
             for r in s.scalars(select(IncidentRow).where(IncidentRow.incident_id.in_(incident_ids))):
                 buffered.hold(r)
             repo.prefetch_reports(s, incident_ids)
+        # the open incidents the new reports could merge into, and their reports: one query each
+        repo.prefetch_candidates(s, [(r.location.lat, r.location.lon, r.reported_at) for m, r in zip(messages, parsed)
+                                     if isinstance(r, AccidentReport) and r.report_id not in ctx.known_reports
+                                     and "report:" + r.report_id not in ctx.seen])
+        held = batch.current(s)
+        repo.prefetch_reports(s, set(held.incidents) - incident_ids)
 
     def _one(self, ctx: Context, msg: RawMessage, report: AccidentReport | str, result: BatchResult,
              careful: WriteBatch | None) -> None:

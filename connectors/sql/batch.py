@@ -47,6 +47,8 @@ class WriteBatch:
     reports: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = field(default_factory=dict)
     incidents: dict[str, Any] = field(default_factory=dict)
     cells: dict[tuple[int, int], set[str]] = field(default_factory=dict)  # incidents by 0.01° cell, for merging
+    # cells whose open incidents (in the batch's time window) were all read at the start: no query for them
+    covered: set[tuple[int, int]] = field(default_factory=set)
     created: set[str] = field(default_factory=set)  # incidents this batch inserted: nothing else refers to them yet
     scratch: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-use caches (e.g. an incident's orders)
 
@@ -55,6 +57,7 @@ class WriteBatch:
         self.reports.clear()
         self.incidents.clear()
         self.cells.clear()
+        self.covered.clear()
         self.created.clear()
         self.scratch.clear()
 
@@ -69,8 +72,7 @@ class WriteBatch:
 
     def near(self, lat: float, lon: float, dlat: float, dlon: float) -> list[Any]:
         """Incidents held whose cell touches the box (lat ± dlat, lon ± dlon); the caller checks the box."""
-        (a0, b0), (a1, b1) = cell(lat - dlat, lon - dlon), cell(lat + dlat, lon + dlon)
-        return [self.incidents[i] for a in range(a0, a1 + 1) for b in range(b0, b1 + 1) for i in self.cells.get((a, b), ())]
+        return [self.incidents[i] for c in box_cells(lat, lon, dlat, dlon) for i in self.cells.get(c, ())]
 
     def mark(self) -> tuple[int, ...]:
         return (len(self.outbox), len(self.sms), len(self.timeline), len(self.processed), len(self.incident_changes))
@@ -140,6 +142,21 @@ def booking_params(unit_id: str, at: datetime, incident_id: str) -> dict[str, An
 def cell(lat: float, lon: float) -> tuple[int, int]:
     """0.01° cells (about 1.1 km by 0.9 km here)."""
     return int(lat * 100 // 1), int(lon * 100 // 1)
+
+
+def cell_key(lat: float, lon: float) -> int:
+    """The cell as one non-negative integer (the incidents' indexed ``cell`` column)."""
+    return key_of(cell(lat, lon))
+
+
+def key_of(c: tuple[int, int]) -> int:
+    return (c[0] + 9000) * 100_000 + (c[1] + 18000)
+
+
+def box_cells(lat: float, lon: float, dlat: float, dlon: float) -> list[tuple[int, int]]:
+    """The cells the box (lat ± dlat, lon ± dlon) touches."""
+    (a0, b0), (a1, b1) = cell(lat - dlat, lon - dlon), cell(lat + dlat, lon + dlon)
+    return [(a, b) for a in range(a0, a1 + 1) for b in range(b0, b1 + 1)]
 
 
 def current(session: Session) -> WriteBatch | None:

@@ -82,29 +82,59 @@ def incident(session: Session, incident_id: str) -> IncidentRow | None:
     return row
 
 
+def _box(lat: float, lon: float) -> tuple[float, float]:
+    """Half-sizes (degrees) of a box that holds every point within the merge radius."""
+    dlat = MERGE_RADIUS_M / 111_000 * 1.2
+    return dlat, dlat / max(0.05, math.cos(math.radians(lat)))
+
+
+def prefetch_candidates(session: Session, points: list[tuple[float, float, datetime]]) -> None:
+    """Read, with one indexed query, every open incident a batch's new reports could merge into (by the
+    0.01° cells their boxes touch, and the time window), and hold them in the batch; ``merge_candidates``
+    then needs no query for those reports."""
+    buffered = batch.current(session)
+    if buffered is None or not points:
+        return
+    cells = {c for lat, lon, _at in points for c in batch.box_cells(lat, lon, *_box(lat, lon))} - buffered.covered
+    if not cells:
+        return
+    first, last = min(p[2] for p in points), max(p[2] for p in points)
+    keys = sorted(batch.key_of(c) for c in cells)
+    with session.no_autoflush:
+        for row in session.scalars(select(IncidentRow).where(
+                IncidentRow.status == "open", IncidentRow.cell.in_(keys),
+                IncidentRow.last_reported_at >= first - MERGE_WINDOW, IncidentRow.first_reported_at <= last + MERGE_WINDOW)):
+            if row.incident_id not in buffered.incidents:  # the batch's own copy is newer
+                buffered.hold(row)
+    buffered.covered |= cells
+
+
 def merge_candidates(session: Session, lat: float, lon: float, at: datetime) -> list[IncidentFacts]:
     """Open incidents inside a bounding box around the point and the time window (index-backed).
-    Inside a pipeline batch the query does not flush: incidents the batch holds are checked in memory."""
-    dlat = MERGE_RADIUS_M / 111_000 * 1.2
-    dlon = dlat / max(0.05, math.cos(math.radians(lat)))
+    Inside a pipeline batch the query does not flush, and is not made at all when the batch read the
+    box's cells at its start (``prefetch_candidates``): incidents the batch holds are checked in memory."""
+    dlat, dlon = _box(lat, lon)
     buffered = batch.current(session)
     if buffered is None:
         session.flush()  # outside a batch the query must see what the session holds
-    t = IncidentRow.__table__.c
-    found = session.connection().execute(select(t.incident_id).where(  # no flush, no ORM: usually nothing
-        t.status == "open", t.lat.between(lat - dlat, lat + dlat), t.lon.between(lon - dlon, lon + dlon),
-        t.last_reported_at >= at - MERGE_WINDOW, t.first_reported_at <= at + MERGE_WINDOW)).scalars().all()
-    with session.no_autoflush:
+    found: list[str] = []
+    if buffered is None or not buffered.covered.issuperset(batch.box_cells(lat, lon, dlat, dlon)):
+        t = IncidentRow.__table__.c
+        found = session.connection().execute(select(t.incident_id).where(  # no flush, no ORM: usually nothing
+            t.status == "open", t.lat.between(lat - dlat, lat + dlat), t.lon.between(lon - dlon, lon + dlon),
+            t.last_reported_at >= at - MERGE_WINDOW, t.first_reported_at <= at + MERGE_WINDOW)).scalars().all()
+    with session.no_autoflush:  # the batch's cache holds every report it added: nothing to flush for
         rows = {i: r for i in found if (r := incident(session, i)) is not None}
-    if buffered is not None:
-        for r in buffered.near(lat, lon, dlat, dlon):
-            inside = (r.status == "open" and lat - dlat <= r.lat <= lat + dlat and lon - dlon <= r.lon <= lon + dlon
-                      and r.last_reported_at >= at - MERGE_WINDOW and r.first_reported_at <= at + MERGE_WINDOW)
-            if inside:
-                rows[r.incident_id] = r
-            else:
-                rows.pop(r.incident_id, None)  # changed in this batch and no longer a candidate
-    return [facts_of(r, report_ids_of(session, r.incident_id)) for r in rows.values()]
+        if buffered is not None:
+            for r in buffered.near(lat, lon, dlat, dlon):
+                inside = (r.status == "open" and lat - dlat <= r.lat <= lat + dlat and lon - dlon <= r.lon <= lon + dlon
+                          and r.last_reported_at >= at - MERGE_WINDOW and r.first_reported_at <= at + MERGE_WINDOW)
+                if inside:
+                    rows[r.incident_id] = r
+                else:
+                    rows.pop(r.incident_id, None)  # changed in this batch and no longer a candidate
+        prefetch_reports(session, set(rows))
+        return [facts_of(r, report_ids_of(session, r.incident_id)) for r in rows.values()]
 
 
 def save_facts(session: Session, f: IncidentFacts, now: datetime, *, new: bool = False) -> IncidentRow:
@@ -114,6 +144,7 @@ def save_facts(session: Session, f: IncidentFacts, now: datetime, *, new: bool =
                           quick_handling=False)
         session.add(row)
     row.lat, row.lon, row.address = f.lat, f.lon, f.address
+    row.cell = batch.cell_key(f.lat, f.lon)
     row.first_reported_at, row.last_reported_at = f.first_reported_at, f.last_reported_at
     row.injured, row.fatalities = f.injured, f.fatalities
     row.vehicles_movable, row.hit_and_run = f.vehicles_movable, f.hit_and_run
@@ -197,7 +228,11 @@ def snapshot(session: Session, row: IncidentRow, *, with_timeline: bool = True) 
 def snapshots(session: Session, incident_ids: set[str]) -> dict[str, dict[str, Any]]:
     """``snapshot(..., with_timeline=False)`` of many incidents with one query per table."""
     ids = sorted(incident_ids)
-    rows = {r.incident_id: r for r in session.scalars(select(IncidentRow).where(IncidentRow.incident_id.in_(ids)))}
+    buffered = batch.current(session)
+    rows = {i: buffered.incidents[i] for i in ids if i in buffered.incidents} if buffered is not None else {}
+    if len(rows) < len(ids):
+        rows.update((r.incident_id, r) for r in session.scalars(
+            select(IncidentRow).where(IncidentRow.incident_id.in_([i for i in ids if i not in rows]))))
     orders: dict[str, list[OrderRow]] = {i: [] for i in ids}
     for o in session.scalars(select(OrderRow).where(OrderRow.incident_id.in_(ids)).order_by(OrderRow.issued_at)):
         orders[o.incident_id].append(o)

@@ -232,3 +232,53 @@ def test_times_written_in_bulk_keep_their_offsets(tmp_path: Path) -> None:
     with c.db.read() as s:
         events = [json.loads(m.value) for m in s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "incidents"))]
     assert events and all(e["at"] == iso(FixedClock().now()) and e["at"].endswith("+08:00") for e in events)
+
+
+def test_a_call_in_a_later_batch_merges_across_a_grid_cell_edge_with_one_candidate_query_per_batch(
+        tmp_path: Path) -> None:
+    """The batch reads the open incidents near all its new reports at once (by 0.01° cell): a second call
+    about a crash 100 m away, over a cell edge, still joins the first call's incident, and a call 3 km
+    away does not; the per-report candidate query is not made."""
+    from sqlalchemy import event
+
+    c = _container(tmp_path, "cells")
+    at = FixedClock().now()
+    first = report(lat=36.39999, lon=115.86999, injured=1, movable=False, at=at, report_id="122-C-1")
+    c.pipeline("dispatch").process(_messages([first]))
+    statements: list[str] = []
+    listen = lambda _conn, _cur, sql, *_a: statements.append(sql)  # noqa: E731
+    event.listen(c.db.engine, "before_cursor_execute", listen)
+    try:
+        near = report(lat=36.40060, lon=115.87040, injured=1, at=at + timedelta(minutes=5), source="120",
+                      report_id="120-C-1")
+        far = report(lat=36.42700, lon=115.87000, injured=1, at=at + timedelta(minutes=5), report_id="122-C-2")
+        c.pipeline("dispatch").process(_messages([near, far], first_offset=1))
+    finally:
+        event.remove(c.db.engine, "before_cursor_execute", listen)
+    with c.db.read() as s:
+        by_report = dict(s.execute(select(ReportRow.report_id, ReportRow.incident_id)).all())
+        cells = dict(s.execute(select(IncidentRow.incident_id, IncidentRow.cell)).all())
+    assert by_report["120-C-1"] == by_report["122-C-1"] != by_report["122-C-2"]
+    assert len(cells) == 2 and all(cells.values())
+    assert not [q for q in statements if "incidents.lat BETWEEN" in q]  # no query per report for candidates
+    assert len([q for q in statements if "incidents.cell IN" in q]) == 1
+
+
+def test_the_migration_gives_incidents_already_stored_their_cell(tmp_path: Path) -> None:
+    from alembic import command
+
+    from connectors.sql.batch import cell_key
+    from connectors.sql.db import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    command.upgrade(alembic_config(url), "0001")
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO incidents (incident_id, lat, lon, first_reported_at, last_reported_at, injured, fatalities,"
+            " vehicles_movable, hit_and_run, hazards, plates, sources, severity, status, quick_handling, notes,"
+            " created_at, updated_at, version) VALUES ('INC-OLD', 36.4567, 115.9853, :t, :t, 1, 0, 0, 0, '[]', '[]',"
+            " '[]', 'minor', 'open', 0, '[]', :t, :t, 1)"), {"t": iso(FixedClock().now())})
+    upgrade(url)
+    with db.read() as s:
+        assert s.scalar(select(IncidentRow.cell).where(IncidentRow.incident_id == "INC-OLD")) == cell_key(36.4567, 115.9853)

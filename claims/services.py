@@ -158,6 +158,17 @@ def fraud_flags(s: Session, claim_id: str, plate: str, id_hash: str | None, phon
     return flags
 
 
+def claim_id_for(incident_id: str, plate: str, taken: set[str]) -> str:
+    """The same id each time a vehicle's claim is opened (re-delivery finds it by plate), and never the
+    id of another vehicle's claim in the incident: a hash prefix two plates share gets a suffix."""
+    base = f"CLM-{incident_id[4:]}-{hashlib.sha1(plate.encode()).hexdigest()[:8].upper()}"
+    claim_id, n = base, 1
+    while claim_id in taken:
+        n += 1
+        claim_id = f"{base}-{n}"
+    return claim_id
+
+
 def open_claims(ctx: Context, incident_id: str, report: AccidentReport, base_url: str, region: str) -> None:
     """One claim per insured vehicle of the incident (idempotent), and the quick-handling case when eligible."""
     s = ctx.session
@@ -186,7 +197,7 @@ def open_claims(ctx: Context, incident_id: str, report: AccidentReport, base_url
                 c.kind = kind
                 publish(s, ctx.consumer, ctx.topics, c, "kind_changed", ctx.now, kind=kind)
             continue
-        claim_id = f"CLM-{incident_id[4:]}-{hashlib.sha1(plate.encode()).hexdigest()[:4].upper()}"
+        claim_id = claim_id_for(incident_id, plate, {e.claim_id for e in existing.values()})
         facts = {"reported_at": iso(row.first_reported_at), "location": {"lat": row.lat, "lon": row.lon,
                  "address": row.address}, "injured": row.injured, "fatalities": row.fatalities,
                  "vehicles_movable": row.vehicles_movable, "hit_and_run": row.hit_and_run,

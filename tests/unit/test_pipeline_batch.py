@@ -282,3 +282,23 @@ def test_the_migration_gives_incidents_already_stored_their_cell(tmp_path: Path)
     upgrade(url)
     with db.read() as s:
         assert s.scalar(select(IncidentRow.cell).where(IncidentRow.incident_id == "INC-OLD")) == cell_key(36.4567, 115.9853)
+
+
+def test_two_vehicles_whose_plates_share_a_hash_prefix_each_get_their_own_claim(tmp_path: Path) -> None:
+    """鲁A22681 and 鲁A61328 share the first 8 hex digits of their SHA-1, from which a claim id is made. The
+    benchmark met a pair sharing the first 4 (the old id): the claims pipeline dead-lettered the crash and
+    neither insurer got a claim. Each vehicle now gets its own claim, the same one on redelivery."""
+    import hashlib
+
+    assert hashlib.sha1("鲁A22681".encode()).hexdigest()[:8] == hashlib.sha1("鲁A61328".encode()).hexdigest()[:8]
+    c = _container(tmp_path, "twins")
+    crash = report(lat=36.3923, lon=115.8571, at=FixedClock().now(), report_id="122-H-1",
+                   parties=[party("鲁A22681", "PICC"), party("鲁A61328", "CPIC")])
+    for _ in range(2):  # the second time is a redelivery
+        for group in GROUPS:
+            c.pipeline(group).process(_messages([crash]))
+    with c.db.read() as s:
+        claims = s.execute(select(ClaimRow.plate, ClaimRow.insurer, ClaimRow.claim_id)).all()
+        assert s.scalar(select(func.count()).select_from(RejectedMessage)) == 0
+    assert sorted((p, i) for p, i, _ in claims) == [("鲁A22681", "PICC"), ("鲁A61328", "CPIC")]
+    assert len({cid for _, _, cid in claims}) == 2

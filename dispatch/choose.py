@@ -106,6 +106,8 @@ class DispatchPlan:
     hospital_eta_s: int | None
     serious: bool
     reasons: tuple[str, ...]
+    # services needed but with no free unit now ("122", "120"): the others still go, these are retried
+    short: tuple[str, ...] = ()
 
     @property
     def orders(self) -> tuple[UnitOrder, ...]:
@@ -278,8 +280,10 @@ def plan_dispatch(
 
     ``available(unit_id)`` says whether a unit may be sent (its status is available); ``exclude``
     lists units already tried. ``resources`` (optional) adds unit names and home posts to the
-    reasons and enables the quick-point rule. Raises ``NoUnitAvailable(service)`` when no unit of a
-    needed service is free and ``NoHospitalAvailable`` when a casualty has nowhere to go.
+    reasons and enables the quick-point rule. A needed service with no free unit is listed in ``short``
+    and the other still goes: police are not held back for want of an ambulance, nor an ambulance for
+    want of police (联合接警、同步出警: each goes as soon as it can). Raises ``NoHospitalAvailable`` when
+    a casualty has nowhere to go.
     """
     t = targets or default_targets()
     reasons: list[str] = []
@@ -291,23 +295,32 @@ def plan_dispatch(
         return DispatchPlan(incident.incident_id, True, None, None, None, None, None, False, tuple(reasons))
 
     reasons.append("police must attend: " + "; ".join(must_attend))
-    police = _choose_unit(incident, locator, travel, service="122", property_only=_property_only(incident),
-                          available=available, exclude=exclude, resources=resources, targets=t, reasons=reasons)
+    short: list[str] = []
+
+    def choose(service: str, property_only: bool) -> UnitOrder | None:
+        try:
+            return _choose_unit(incident, locator, travel, service=service, property_only=property_only,
+                                available=available, exclude=exclude, resources=resources, targets=t, reasons=reasons)
+        except NoUnitAvailable as e:
+            short.append(service)
+            reasons.append(f"{e}: the other service goes now, this one is retried as units become free")
+            return None
+
+    police = choose("122", _property_only(incident))
     ambulance = None
     hospital_id = hospital_distance_m = hospital_eta_s = None
     serious = serious_reasons(incident, t)
     if incident.needs_ambulance:
         reasons.append("casualties or a trapped person: ambulance sent with the police "
                        "(联合接警、统一布警、同步出警 - 公交管〔2020〕161号)")
-        ambulance = _choose_unit(incident, locator, travel, service="120", property_only=False, available=available,
-                                 exclude=exclude, resources=resources, targets=t, reasons=reasons)
+        ambulance = choose("120", False)
         hid, hdist = _choose_hospital(incident, hospitals, serious=serious, targets=t, reasons=reasons)
         hospital_id, hospital_distance_m = hid, int(round(hdist))
         hospital_eta_s = int(travel(hdist, "120"))
     return DispatchPlan(
         incident_id=incident.incident_id, quick_handling=False, police=police, ambulance=ambulance,
         hospital_id=hospital_id, hospital_distance_m=hospital_distance_m, hospital_eta_s=hospital_eta_s,
-        serious=bool(serious), reasons=tuple(reasons),
+        serious=bool(serious), reasons=tuple(reasons), short=tuple(short),
     )
 
 

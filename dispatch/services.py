@@ -198,9 +198,6 @@ def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str, replaces: dic
         with d._lock:
             plan: DispatchPlan = plan_dispatch(facts, d.units, d.hospitals, d.travel, targets=d.targets,
                                                available=available, exclude=tried)
-    except NoUnitAvailable as e:
-        _note(ctx, row, "no_unit_available", f"no available {e.service} unit: retrying (无可用{e.service}单位，系统将重试)")
-        return
     except NoHospitalAvailable as e:
         _note(ctx, row, "no_hospital", str(e))
         return
@@ -214,6 +211,7 @@ def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str, replaces: dic
     hospital_name = None
     if plan.hospital_id:
         hospital_name = d.hospitals.hospital(plan.hospital_id).name
+    short = [svc for svc in plan.short if svc not in active]
     for o in plan.orders:
         if o.service in active:
             continue
@@ -230,7 +228,7 @@ def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str, replaces: dic
                     o, _ = next_candidate(facts, d.units, d.travel, service=o.service, tried=tried,
                                           available=available, targets=d.targets)
                 except NoUnitAvailable:
-                    _note(ctx, row, "no_unit_available", f"no available {o.service} unit: retrying")
+                    short.append(o.service)
                     break
     if plan.hospital_id and row.hospital_id is None and plan.ambulance is not None:
         from hospitals import notify_admission
@@ -247,6 +245,8 @@ def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str, replaces: dic
                           hospital_name=hospital_name, admission_id=adm.admission_id, eta_at=iso(eta),
                           reasons=[r for r in plan.reasons if "hospital" in r or "医院" in r])
         ctx.incident_changed(incident_id, "hospital_assigned", hospital_id=plan.hospital_id, admission_id=adm.admission_id)
+    for service in dict.fromkeys(short):  # last, so the escalation round sees the incident waits
+        _note(ctx, row, "no_unit_available", f"no available {service} unit: retrying (无可用{service}单位，系统将重试)")
 
 
 # ---------------------------------------------------------------- the pipeline
@@ -274,17 +274,28 @@ class DispatchHandler:
         return [(2.0, self.escalate)]
 
     def escalate(self) -> int:
-        """Release units that did not acknowledge in time and order the next nearest; retry waiting incidents."""
+        """Release units that did not acknowledge in time and order the next nearest; retry waiting incidents.
+        Most rounds find nothing to do: they look in a read transaction and never take the write lock."""
         from accidentlink.pipeline import Context
 
         d = self.d
+        now = d.clock.now()
+        with d.db.read() as s:
+            late_ids = list(s.scalars(select(OrderRow.order_id).where(
+                OrderRow.state == "active", OrderRow.unit_status == "dispatched",
+                OrderRow.issued_at < now - timedelta(seconds=d.ack_timeout_s))))
+            waiting = [i for i, notes in s.execute(select(IncidentRow.incident_id, IncidentRow.notes).where(
+                IncidentRow.status == "open", IncidentRow.updated_at > now - timedelta(hours=6))
+                .order_by(IncidentRow.updated_at.desc()).limit(200)) if _waits_for_a_unit(notes)]
+        if not late_ids and not waiting:
+            return 0
         n = 0
         with d.db.uow() as uow:
             uow.lock("incident-merge")
             ctx = Context(uow, "dispatch", d.clock.now(), d.topics)
             s = uow.session
-            late = s.scalars(select(OrderRow).where(OrderRow.state == "active", OrderRow.unit_status == "dispatched",
-                                                    OrderRow.issued_at < ctx.now - timedelta(seconds=d.ack_timeout_s))).all()
+            late = s.scalars(select(OrderRow).where(OrderRow.order_id.in_(late_ids), OrderRow.state == "active",
+                                                    OrderRow.unit_status == "dispatched")).all()  # still late
             for o in late:
                 release(ctx, o, "released", f"no acknowledgement within {d.ack_timeout_s}s (超时未确认)")
                 row = s.get(IncidentRow, o.incident_id)
@@ -292,15 +303,16 @@ class DispatchHandler:
                                               f"{d.ack_timeout_s}s; ordering the next nearest (升级派单)")
                 ensure_dispatch(ctx, d, o.incident_id, replaces={o.service: o.order_id})
                 n += 1
-            waiting = s.scalars(select(IncidentRow.incident_id).where(IncidentRow.status == "open",
-                                                                      IncidentRow.updated_at > ctx.now - timedelta(hours=6))
-                                .order_by(IncidentRow.updated_at.desc()).limit(200)).all()
             for incident_id in waiting:
                 row = s.get(IncidentRow, incident_id)
-                if row.notes and row.notes[-1].get("kind") in ("no_unit_available",):
+                if row.status == "open" and _waits_for_a_unit(row.notes):  # still waiting
                     ensure_dispatch(ctx, d, incident_id)
             uow.commit()
         return n
+
+
+def _waits_for_a_unit(notes: list[dict[str, Any]] | None) -> bool:
+    return bool(notes) and notes[-1].get("kind") == "no_unit_available"  # type: ignore[index]
 
 
 def release(ctx: Context, o: OrderRow, state: str, why: str) -> None:

@@ -184,16 +184,21 @@ def test_busy_and_excluded_units_are_skipped():
     assert p.police.unit_id == "P-B1" and p.ambulance.unit_id == "A-EMS"
 
 
-def test_no_police_unit_available_raises():
-    with pytest.raises(NoUnitAvailable) as e:
-        plan(crash(), available=lambda uid: False)
-    assert e.value.service == "122"
+def test_no_police_unit_free_the_ambulance_still_goes_and_police_are_short():
+    p = plan(crash(), units=[u for u in UNITS if u.service == "120"])
+    assert p.police is None and p.ambulance is not None and p.short == ("122",)
+    assert any("no" in r and "122" in r for r in p.reasons)
 
 
-def test_no_ambulance_available_raises_for_120():
-    with pytest.raises(NoUnitAvailable) as e:
-        plan(crash(), units=[u for u in UNITS if u.service == "122"])
-    assert e.value.service == "120" and "ambulance" in str(e.value)
+def test_no_ambulance_free_the_police_still_go_and_120_is_short():
+    p = plan(crash(), units=[u for u in UNITS if u.service == "122"])
+    assert p.police is not None and p.ambulance is None and p.short == ("120",)
+    assert [o.service for o in p.orders] == ["122"]
+
+
+def test_nothing_free_at_all_orders_nothing_and_both_are_short():
+    p = plan(crash(), available=lambda uid: False)
+    assert p.orders == () and p.short == ("122", "120")
 
 
 def test_no_hospital_at_all_raises():

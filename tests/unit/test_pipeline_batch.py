@@ -302,3 +302,42 @@ def test_two_vehicles_whose_plates_share_a_hash_prefix_each_get_their_own_claim(
         assert s.scalar(select(func.count()).select_from(RejectedMessage)) == 0
     assert sorted((p, i) for p, i, _ in claims) == [("鲁A22681", "PICC"), ("鲁A61328", "CPIC")]
     assert len({cid for _, _, cid in claims}) == 2
+
+
+def test_a_crash_that_found_no_free_ambulance_gets_one_when_one_is_free_again(tmp_path: Path) -> None:
+    """Every ambulance is out: police go, the incident waits with a note, and the escalation round orders
+    the first ambulance that comes back. A round with nothing waiting writes nothing."""
+    from accidentlink.clock import SystemClock
+    from sqlalchemy import update
+
+    c = _container(tmp_path, "waiting")
+    with c.db.uow() as uow:
+        uow.session.execute(update(UnitRow).where(UnitRow.service == "120").values(
+            status="out_of_service", status_at=SystemClock().now()))
+        uow.commit()
+    crash = report(lat=36.3923, lon=115.8571, injured=1, movable=False, at=FixedClock().now(), report_id="122-W-1")
+    dispatch = c.pipeline("dispatch")
+    dispatch.process(_messages([crash]))
+
+    def services() -> list[str]:
+        with c.db.read() as s:
+            return sorted(s.scalars(select(OrderRow.service).where(OrderRow.state == "active")))
+
+    assert services() == ["122"]
+    with c.db.read() as s:
+        notes = s.scalar(select(IncidentRow.notes))
+    assert notes[-1]["kind"] == "no_unit_available"
+    back = "LC-120-DKP-1"
+    with c.db.uow() as uow:
+        assert uow.session.get(UnitRow, back) is not None
+        uow.session.execute(update(UnitRow).where(UnitRow.unit_id == back).values(
+            status="available", status_at=SystemClock().now()))
+        uow.commit()
+    dispatch.handler.escalate()
+    assert services() == ["120", "122"]
+    with c.db.read() as s:
+        assert s.scalar(select(OrderRow.unit_id).where(OrderRow.service == "120")) == back
+        outbox = s.scalar(select(func.count()).select_from(OutboxMessage))
+    dispatch.handler.escalate()  # nothing waits any more
+    with c.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == outbox

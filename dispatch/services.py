@@ -263,6 +263,19 @@ class DispatchHandler:
         ack = c.settings.ack_timeout_s or targets.acknowledge_timeout_s
         return cls(Dispatcher(c.db, c.clock, c.topics, targets, ack))
 
+    def prepare(self, ctx: Context, reports: list[AccidentReport]) -> None:
+        """Once per batch: the orders of the incidents other pipelines already recorded, in one query."""
+        s = ctx.session
+        cached = batch.cache(s, "orders")
+        incidents = set((ctx.known_reports or {}).values()) - set(cached or ())
+        if cached is None or not incidents:
+            return
+        for i in incidents:
+            cached[i] = []
+        with s.no_autoflush:
+            for o in s.scalars(select(OrderRow).where(OrderRow.incident_id.in_(incidents))):
+                cached[o.incident_id].append(o)
+
     def __call__(self, ctx: Context, report: AccidentReport, incident: Unified) -> None:
         ensure_dispatch(ctx, self.d, incident.incident_id)
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, text
 
 from accidentlink.bootstrap import Container
@@ -91,10 +92,13 @@ def _what_people_see(c: Container) -> dict[str, Any]:
         }
 
 
-def test_a_batch_written_in_bulk_leaves_what_message_by_message_leaves(tmp_path: Path) -> None:
+@pytest.mark.parametrize("order", [GROUPS, GROUPS[::-1]], ids=["dispatch-first", "claims-first"])
+def test_a_batch_written_in_bulk_leaves_what_message_by_message_leaves(tmp_path: Path, order: tuple[str, ...]) -> None:
+    """Whichever pipeline records the reports first (the others then find them, and read their incidents,
+    orders and claims once per batch)."""
     reports = _mix(60, FixedClock().now())
     bulk, careful = _container(tmp_path, "bulk"), _container(tmp_path, "careful")
-    for group in GROUPS:
+    for group in order:
         bulk.pipeline(group).process(_messages(reports))
         p = careful.pipeline(group)
         msgs = _messages(reports)
@@ -341,3 +345,21 @@ def test_a_crash_that_found_no_free_ambulance_gets_one_when_one_is_free_again(tm
     dispatch.handler.escalate()  # nothing waits any more
     with c.db.read() as s:
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == outbox
+
+
+def test_a_second_call_recorded_first_by_another_pipeline_orders_nothing_twice(tmp_path: Path) -> None:
+    """The claims pipeline records a second call about a crash that already has its police and ambulance;
+    dispatch then finds the call recorded, reads the incident's orders with the batch, and orders nothing."""
+    c = _container(tmp_path, "second-call")
+    at = FixedClock().now()
+    first = report(lat=36.3923, lon=115.8571, injured=1, movable=False, at=at, report_id="122-S-1")
+    for group in GROUPS:
+        c.pipeline(group).process(_messages([first]))
+    second = report(lat=36.3924, lon=115.8572, injured=1, movable=False, at=at + timedelta(minutes=2), source="120",
+                    report_id="120-S-1")
+    for group in ("claims", "rescue-fund", "dispatch"):
+        c.pipeline(group).process(_messages([second], first_offset=1))
+    with c.db.read() as s:
+        assert len(set(s.scalars(select(ReportRow.incident_id)))) == 1
+        assert sorted(s.scalars(select(OrderRow.service))) == ["120", "122"]
+        assert s.scalar(select(func.count()).select_from(RejectedMessage)) == 0

@@ -135,6 +135,7 @@ def cmd_sms(a: argparse.Namespace) -> int:
 
 def cmd_replay(a: argparse.Namespace) -> int:
     """Re-publish dead letters to their source topic (safe: every handler is idempotent)."""
+    from accidentlink.pipeline import DEAD_LETTER_HEADERS
     from connectors.kafka import make_producer, read_all
 
     c = _container()
@@ -146,7 +147,8 @@ def cmd_replay(a: argparse.Namespace) -> int:
         if a.offset is not None and str(a.offset) != (h.get("source-offset") or b"").decode():
             continue
         target = (h.get("source-topic") or b"").decode() or c.topics.name("accidents.reported")
-        producer.send(target, key=r.key, value=r.value)
+        own = [(k, v) for k, v in (r.headers or []) if k not in DEAD_LETTER_HEADERS]  # the sender's, as they were
+        producer.send(target, key=r.key, value=r.value, headers=own or None)
         n += 1
     producer.flush()
     producer.close()

@@ -164,6 +164,9 @@ def unseen_events(session: Session, consumer: str, messages: list[RawMessage], i
         mark_processed(session, consumer, event_id, now)
 
 
+DEAD_LETTER_HEADERS = ("error", "source-topic", "source-partition", "source-offset")
+
+
 def dead_letter(ctx: Context, msg: RawMessage, reason: str) -> bool:
     """Record the rejection once (first pipeline wins) and queue the unchanged bytes with headers."""
     s = ctx.session
@@ -171,7 +174,7 @@ def dead_letter(ctx: Context, msg: RawMessage, reason: str) -> bool:
         return False
     s.add(RejectedMessage(topic=msg.topic, partition=msg.partition, offset=msg.offset, reason=reason,
                           detected_by=ctx.consumer, detected_at=ctx.now))
-    headers = [(k, v) for k, v in msg.headers if k not in ("error", "source-topic", "source-partition", "source-offset")]
+    headers = [(k, v) for k, v in msg.headers if k not in DEAD_LETTER_HEADERS]
     headers += [("error", reason.encode("utf-8")), ("source-topic", msg.topic.encode()),
                 ("source-partition", str(msg.partition).encode()), ("source-offset", str(msg.offset).encode())]
     emit(s, ctx.consumer, ctx.topics.name(REJECTED_TOPIC), msg.key, msg.value if msg.value is not None else b"",

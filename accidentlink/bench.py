@@ -4,7 +4,8 @@ It starts what it needs (a broker on free ports unless ``KAFKA_BOOTSTRAP_SERVERS
 database, the three pipeline workers and the web process, 10,000 synthetic units besides the demo
 ones), then measures in one run:
 
-1. baseline: bare kafka-python produce-to-consume rate and round trip on the same broker;
+1. baseline: bare kafka-python produce-to-consume rate and round trip on the same broker, and the
+   floor: the machine's CPU for the contract's Kafka traffic of one accident, with no pipeline;
 2. unit choice among 10,000 units (spatial index vs brute-force geodesic);
 3. throughput: a burst of synthetic accidents of realistic mix, until all three pipelines have
    consumed every report -> ``accidents_per_s``;
@@ -141,7 +142,8 @@ class Run:
             self.broker = LocalKafka(self.tmp / "kafka", port=free_port(), controller_port=free_port(), heap="1g")
             self.broker.start()
             self.bootstrap = self.broker.bootstrap
-        ensure_topics(self.bootstrap, declared(known_insurers(), self.prefix) | {self.prefix + "baseline": 6})
+        ensure_topics(self.bootstrap, declared(known_insurers(), self.prefix) | {self.prefix + "baseline": 6, self.prefix + "floor.in": 6,
+                                                                             self.prefix + "floor.out": 6})
         upgrade(self.db_url)
         res_dir = self.tmp / "resources"
         res_dir.mkdir()
@@ -229,6 +231,50 @@ class Run:
         consumer.close()
         return {"baseline_msgs_per_s": round(rate), "baseline_rtt_p50_ms": round(pct(rtts, 50), 2),
                 "baseline_rtt_p99_ms": round(pct(rtts, 99), 2)}
+
+    def kafka_floor(self, n: int = 3000, outbound_per_accident: float = 7.5) -> dict[str, float]:
+        """The contract's Kafka traffic for ``n`` accidents and nothing else, on the same broker with the same
+        client: each report produced once and read by three consumer groups, and the outbound messages
+        one accident causes (7.5 in the realistic mix: incident changes, orders, claim events and their
+        insurers' copies, fund cases) produced and read once. The machine's CPU for it is a floor under
+        the CPU of an accident: no pipeline does less Kafka work than this."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        from connectors.kafka import make_producer
+
+        report = json.dumps(accident(random.Random(4), 0), ensure_ascii=False).encode()
+        event = json.dumps({"schema": "incident/1", "pad": "x" * 1400}).encode()  # an incident change's size
+        n_out = round(n * outbound_per_accident)
+
+        def reader(topic: str) -> Any:
+            c = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+            tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic)]
+            c.assign(tps)
+            c.seek_to_end(*tps)
+            for tp in tps:
+                c.position(tp)
+            return c
+
+        readers = [(reader(self.prefix + "floor.in"), n) for _ in range(3)] + [(reader(self.prefix + "floor.out"), n_out)]
+        producer = make_producer(self.bootstrap)
+        busy0, t0 = machine_busy_s(), time.perf_counter()
+        for i in range(n):
+            producer.send(self.prefix + "floor.in", key=str(i).encode(), value=report)
+        for i in range(n_out):
+            producer.send(self.prefix + "floor.out", key=str(i).encode(), value=event)
+        producer.flush()
+        for c, want in readers:
+            got = 0
+            while got < want:
+                got += sum(len(recs) for recs in c.poll(timeout_ms=500).values())
+        elapsed, busy = time.perf_counter() - t0, machine_busy_s() - busy0
+        producer.close()
+        for c, _ in readers:
+            c.close()
+        ms = busy * 1000 / n
+        return {"kafka_floor_cpu_ms_per_accident": round(ms, 3),
+                "kafka_floor_accidents_per_s": round((os.cpu_count() or 1) * 1000 / max(ms, 0.001)),
+                "kafka_floor_wall_accidents_per_s": round(n / elapsed)}
 
     def processed(self) -> dict[str, int]:
         from sqlalchemy import func, select
@@ -416,6 +462,8 @@ def main(args: Any) -> int:
         run.start()
         progress("baseline: bare Kafka produce -> consume")
         results.update(run.baseline())
+        progress("Kafka floor: the contract's messages for 3,000 accidents, no pipeline")
+        results.update(run.kafka_floor())
         progress("unit choice among 10,000 units")
         nb = bench_nearest(10_000, 2000)
         results.update({"unit_choice_mean_us": nb["index_mean_us"], "unit_choice_p99_us": nb["index_p99_us"],
@@ -432,6 +480,9 @@ def main(args: Any) -> int:
     rows = [
         ("bare Kafka produce->consume (baseline)", f"{results['baseline_msgs_per_s']:,} msg/s"),
         ("bare Kafka round trip p50 / p99", f"{results['baseline_rtt_p50_ms']} / {results['baseline_rtt_p99_ms']} ms"),
+        ("Kafka alone, the contract's messages per accident (floor)",
+         f"{results['kafka_floor_cpu_ms_per_accident']} ms CPU per accident: at most "
+         f"{results['kafka_floor_accidents_per_s']:,} accidents/s on these cores"),
         ("unit choice, 10,000 units: index mean / p99", f"{results['unit_choice_mean_us']} / {results['unit_choice_p99_us']} µs"),
         ("unit choice, brute-force geodesic mean", f"{results['unit_choice_brute_mean_us']:,} µs"),
         (f"burst of {results['burst_accidents']:,}: through all 3 pipelines", f"{results['accidents_per_s']:,} accidents/s"),

@@ -196,20 +196,33 @@ class Run:
             self.broker.stop()
 
     # ------------------------------------------------------------ measurements
-    def baseline(self, n: int = 20000) -> dict[str, float]:
-        """Bare Kafka: the same broker, kafka-python producer and consumer, messages of a report's size."""
+    def reader(self, *topics: str) -> Any:
+        """A consumer without a group, at the end of every partition of ``topics``: it reads what comes next."""
         from kafka import KafkaConsumer, TopicPartition
 
+        c = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        tps = [TopicPartition(t, p) for t in topics for p in c.partitions_for_topic(t)]
+        c.assign(tps)
+        c.seek_to_end(*tps)
+        for tp in tps:
+            c.position(tp)
+        return c
+
+    @property
+    def db(self) -> Any:
+        from connectors.sql.db import Database
+
+        if not hasattr(self, "_db"):
+            self._db = Database(self.db_url)
+        return self._db
+
+    def baseline(self, n: int = 20000) -> dict[str, float]:
+        """Bare Kafka: the same broker, kafka-python producer and consumer, messages of a report's size."""
         from connectors.kafka import make_producer
 
         topic = self.prefix + "baseline"
         value = json.dumps(accident(random.Random(2), 0), ensure_ascii=False).encode()
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(tps)
-        consumer.seek_to_end(*tps)
-        for tp in tps:
-            consumer.position(tp)
+        consumer = self.reader(topic)
         producer = make_producer(self.bootstrap)
         t0 = time.perf_counter()
         for i in range(n):
@@ -238,24 +251,13 @@ class Run:
         one accident causes (7.5 in the realistic mix: incident changes, orders, claim events and their
         insurers' copies, fund cases) produced and read once. The machine's CPU for it is a floor under
         the CPU of an accident: no pipeline does less Kafka work than this."""
-        from kafka import KafkaConsumer, TopicPartition
-
         from connectors.kafka import make_producer
 
         report = json.dumps(accident(random.Random(4), 0), ensure_ascii=False).encode()
         event = json.dumps({"schema": "incident/1", "pad": "x" * 1400}).encode()  # an incident change's size
         n_out = round(n * outbound_per_accident)
 
-        def reader(topic: str) -> Any:
-            c = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-            tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic)]
-            c.assign(tps)
-            c.seek_to_end(*tps)
-            for tp in tps:
-                c.position(tp)
-            return c
-
-        readers = [(reader(self.prefix + "floor.in"), n) for _ in range(3)] + [(reader(self.prefix + "floor.out"), n_out)]
+        readers = [(self.reader(self.prefix + "floor.in"), n) for _ in range(3)] + [(self.reader(self.prefix + "floor.out"), n_out)]
         producer = make_producer(self.bootstrap)
         busy0, t0 = machine_busy_s(), time.perf_counter()
         for i in range(n):
@@ -279,12 +281,9 @@ class Run:
     def processed(self) -> dict[str, int]:
         from sqlalchemy import func, select
 
-        from connectors.sql.db import Database
         from connectors.sql.models import ProcessedEvent
 
-        if not hasattr(self, "_db"):
-            self._db = Database(self.db_url)
-        with self._db.read() as s:
+        with self.db.read() as s:
             rows = s.execute(select(ProcessedEvent.consumer, func.count()).where(
                 ProcessedEvent.event_id.like("report:bench-%")).group_by(ProcessedEvent.consumer)).all()
         return {c: n for c, n in rows}
@@ -295,13 +294,10 @@ class Run:
         from sqlalchemy import update
 
         from accidentlink.clock import SystemClock
-        from connectors.sql.db import Database
         from connectors.sql.models import OrderRow, UnitRow
 
-        if not hasattr(self, "_db"):
-            self._db = Database(self.db_url)
         now = SystemClock().now()
-        with self._db.uow() as uow:
+        with self.db.uow() as uow:
             uow.session.execute(update(OrderRow).where(OrderRow.state == "active").values(state="completed"))
             uow.session.execute(update(UnitRow).where(UnitRow.status != "available").values(
                 status="available", status_at=now, incident_id=None))
@@ -360,8 +356,6 @@ class Run:
     def latency(self, rate: int, seconds: int, first: int) -> dict[str, Any]:
         """``first``: the phase's first accident number; phases must not repeat each other's crashes (same
         place, same plates: they would merge into the earlier incidents and never be measured)."""
-        from kafka import KafkaConsumer, TopicPartition
-
         from connectors.kafka import make_producer
 
         sent: dict[str, float] = {}
@@ -373,13 +367,7 @@ class Run:
         stop = threading.Event()
 
         def listen() -> None:
-            c = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-            topics = [self.prefix + t for t in ("dispatch.orders", "incidents", "fund.cases", "claims.events")]
-            tps = [TopicPartition(t, p) for t in topics for p in c.partitions_for_topic(t)]
-            c.assign(tps)
-            c.seek_to_end(*tps)
-            for tp in tps:
-                c.position(tp)
+            c = self.reader(*(self.prefix + t for t in ("dispatch.orders", "incidents", "fund.cases", "claims.events")))
             ready.set()
             while not stop.is_set():
                 for tp, recs in c.poll(timeout_ms=100).items():

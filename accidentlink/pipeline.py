@@ -164,7 +164,7 @@ def unseen_events(session: Session, consumer: str, messages: list[RawMessage], i
         mark_processed(session, consumer, event_id, now)
 
 
-DEAD_LETTER_HEADERS = ("error", "source-topic", "source-partition", "source-offset")
+DEAD_LETTER_HEADERS = ("error", "source-topic", "source-partition", "source-offset")  # in this order, below
 
 
 def dead_letter(ctx: Context, msg: RawMessage, reason: str) -> bool:
@@ -175,8 +175,8 @@ def dead_letter(ctx: Context, msg: RawMessage, reason: str) -> bool:
     s.add(RejectedMessage(topic=msg.topic, partition=msg.partition, offset=msg.offset, reason=reason,
                           detected_by=ctx.consumer, detected_at=ctx.now))
     headers = [(k, v) for k, v in msg.headers if k not in DEAD_LETTER_HEADERS]
-    headers += [("error", reason.encode("utf-8")), ("source-topic", msg.topic.encode()),
-                ("source-partition", str(msg.partition).encode()), ("source-offset", str(msg.offset).encode())]
+    headers += zip(DEAD_LETTER_HEADERS, (reason.encode("utf-8"), msg.topic.encode(), str(msg.partition).encode(),
+                                         str(msg.offset).encode()))
     emit(s, ctx.consumer, ctx.topics.name(REJECTED_TOPIC), msg.key, msg.value if msg.value is not None else b"",
          ctx.now, headers)
     return True
@@ -280,6 +280,7 @@ class Pipeline:
         the reports other pipelines already recorded, their incidents, and the open incidents near the new
         reports (merge candidates)."""
         s = ctx.session
+        buffered = batch.current(s)
         ids = ["report:" + r.report_id if isinstance(r, AccidentReport) else "msg:" + m.position
                for m, r in zip(messages, parsed)]
         ctx.seen = set(s.scalars(select(ProcessedEvent.event_id).where(
@@ -289,7 +290,6 @@ class Pipeline:
                                            .where(ReportRow.report_id.in_(report_ids))).all()) if report_ids else {}
         incident_ids = set(ctx.known_reports.values())
         if incident_ids:
-            buffered = batch.current(s)
             for r in s.scalars(select(IncidentRow).where(IncidentRow.incident_id.in_(incident_ids))):
                 buffered.hold(r)
             repo.prefetch_reports(s, incident_ids)
@@ -297,8 +297,7 @@ class Pipeline:
         repo.prefetch_candidates(s, [(r.location.lat, r.location.lon, r.reported_at) for m, r in zip(messages, parsed)
                                      if isinstance(r, AccidentReport) and r.report_id not in ctx.known_reports
                                      and "report:" + r.report_id not in ctx.seen])
-        held = batch.current(s)
-        repo.prefetch_reports(s, set(held.incidents) - incident_ids)
+        repo.prefetch_reports(s, set(buffered.incidents) - incident_ids)
 
     def _one(self, ctx: Context, msg: RawMessage, report: AccidentReport | str, result: BatchResult,
              careful: WriteBatch | None) -> None:

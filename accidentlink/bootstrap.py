@@ -15,6 +15,11 @@ from accidentlink.settings import Settings
 from connectors.relay import KafkaPublisher, OutboxRelay, SmsSender
 from connectors.sms import HeldSms, TwilioSms
 from connectors.sql.db import Database
+from connectors.sql.stores import CONTEXTS
+
+# each consumer group and the store it owns
+STORE_OF = {"intake": "intake", "dispatch": "dispatch", "rescue-fund": "fund", "claims": "claims",
+            "hospitals": "hospitals"}
 
 log = logging.getLogger("accidentlink.bootstrap")
 
@@ -22,7 +27,7 @@ log = logging.getLogger("accidentlink.bootstrap")
 @dataclass
 class Container:
     settings: Settings
-    db: Database
+    stores: dict[str, Database] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)
     topics: TopicNames = field(default_factory=lambda: TopicNames(os.environ.get("ACCIDENTLINK_TOPIC_PREFIX", "")))
     sms: SmsSender | None = None
@@ -35,15 +40,33 @@ class Container:
             self._producer = make_producer(self.settings.bootstrap)
         return self._producer
 
-    def relay(self, owner: str, *, kafka: bool = True) -> OutboxRelay:
-        return OutboxRelay(self.db, owner, KafkaPublisher(self.producer()) if kafka else None, self.sms)
+    def store(self, context: str) -> Database:
+        """One context's own database (opened on first use)."""
+        db = self.stores.get(context)
+        if db is None:
+            if context not in CONTEXTS:
+                raise ValueError(f"no store named {context!r}")
+            db = self.stores[context] = Database(self.settings.store_url(context))
+        return db
+
+    def relay(self, owner: str, context: str, *, kafka: bool = True) -> OutboxRelay:
+        from connectors.sql.stores import TABLES
+
+        sms = self.sms if "sms_outbox" in TABLES[context] else None  # only contexts that text people
+        return OutboxRelay(self.store(context), owner, KafkaPublisher(self.producer()) if kafka else None, sms)
 
     def geodesic(self) -> Callable[[float, float, float, float], float]:
         from connectors.geo import geodesic_m
 
         return geodesic_m
 
-    def handler(self, group: str) -> ReportHandler:
+    def handler(self, group: str) -> ReportHandler | None:
+        if group == "intake":
+            return None
+        if group == "hospitals":
+            from hospitals.services import HospitalsHandler
+
+            return HospitalsHandler.build(self)
         if group == "dispatch":
             from dispatch.services import DispatchHandler
 
@@ -59,21 +82,42 @@ class Container:
         raise ValueError(f"no pipeline named {group!r}")
 
     def pipeline(self, group: str) -> Pipeline:
-        return Pipeline(self.db, group, self.handler(group), self.clock, self.geodesic(), self.topics)
+        """The intake's merge (``intake``) or a pipeline's processing of incident facts, on its own store."""
+        if group == "intake":
+            from accidentlink.intake import merge_locks
+
+            return Pipeline(self.store("intake"), "intake", None, self.clock, self.geodesic(), self.topics,
+                            merge=True, area_locks=merge_locks)
+        return Pipeline(self.store(STORE_OF[group]), group, self.handler(group), self.clock, self.geodesic(),
+                        self.topics, with_orders=group == "dispatch", on_timeline=group == "dispatch")
+
+    def rekeyer(self, dead_letters: Pipeline) -> "Any":
+        from accidentlink.intake import BY_AREA_TOPIC, Rekeyer
+        from connectors.geo import GazetteerGeocoder
+
+        producer = self.producer()
+        geocoder = GazetteerGeocoder()
+
+        def send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+            producer.send(topic, key=key, value=value, headers=headers or None)
+
+        return Rekeyer(dead_letters, send, lambda: producer.flush(timeout=30), self.topics.name(BY_AREA_TOPIC),
+                       geocoder.geocode)
 
     def close(self) -> None:
         if self._producer is not None:
             self._producer.close(timeout=10)
-        self.db.dispose()
+        for db in self.stores.values():
+            db.dispose()
 
 
 def build(settings: Settings | None = None, **overrides: Any) -> Container:
     from accidentlink.settings import load
 
     settings = settings or load()
-    db = overrides.pop("db", None) or Database(settings.db_url)
+    stores = overrides.pop("stores", None) or {}
     sms = overrides.pop("sms", None)
     if sms is None:
         sms = (TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,
                          settings.twilio_api_base) if settings.sms_live else HeldSms())
-    return Container(settings=settings, db=db, sms=sms, **overrides)
+    return Container(settings=settings, stores=stores, sms=sms, **overrides)

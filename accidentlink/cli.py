@@ -22,9 +22,12 @@ def _container() -> Any:
 
 def cmd_migrate(a: argparse.Namespace) -> int:
     from connectors.sql.db import downgrade, upgrade
+    from connectors.sql.stores import CONTEXTS
 
-    url = load().db_url
-    (downgrade if a.down else upgrade)(url, a.revision or ("base" if a.down else "head"))
+    s = load()
+    for context in ([a.store] if a.store else CONTEXTS):
+        (downgrade if a.down else upgrade)(s.store_url(context), a.revision or ("base" if a.down else "head"),
+                                           context=context)
     return 0
 
 
@@ -33,17 +36,17 @@ def cmd_token(a: argparse.Namespace) -> int:
     from web.auth import create_token, revoke_token
 
     s = load()
-    upgrade(s.db_url)
+    s.migrate()
     c = _container()
     try:
         if a.action == "create":
             if not a.role or not a.name:
                 raise SystemExit("token create needs --role and --name")
-            token, _ = create_token(c.db, a.role, a.name, c.clock.now(), hospital_id=a.hospital,
+            token, _ = create_token(c.store("web"), a.role, a.name, c.clock.now(), hospital_id=a.hospital,
                                     insurer_id=a.insurer, unit_id=a.unit, ttl_days=a.ttl_days)
             print(token)
         else:
-            if not revoke_token(c.db, a.token_id, c.clock.now()):
+            if not revoke_token(c.store("web"), a.token_id, c.clock.now()):
                 print(f"no active token {a.token_id}", file=sys.stderr)
                 return 1
     except ValueError as e:
@@ -74,16 +77,19 @@ def cmd_web(a: argparse.Namespace) -> int:
     producer = make_producer(s.bootstrap)
     feed = IncidentFeed(s.bootstrap, c.topics.name("incidents"))
     feed.start()
-    relay = c.relay("web")
-    relay.start()
+    # the web writes to the stores of the contexts whose desks act (each has its own outbox)
+    relays = [c.relay("web", context) for context in ("dispatch", "hospitals", "fund", "claims")]
+    for relay in relays:
+        relay.start()
     app = create_app(c, feed=feed, producer=producer)
-    app.state.relay_notify = relay.notify
+    app.state.relay_notify = lambda: [relay.notify() for relay in relays]
     try:
         uvicorn.run(app, host=s.http_host, port=s.http_port, log_level=os.environ.get("LOG_LEVEL", "warning"),
                     access_log=False)
     finally:
         feed.stop()
-        relay.stop()
+        for relay in relays:
+            relay.stop()
         producer.close(timeout=5)
         c.close()
     return 0
@@ -118,17 +124,14 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def cmd_sms(a: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
     from accidentlink.clock import iso
     from accidentlink.masking import mask_phone
-    from connectors.sql.models import SmsMessage
+    from connectors.sql.outbox import sms_outbox
 
     c = _container()
-    with c.db.read() as s:
-        for m in s.scalars(select(SmsMessage).order_by(SmsMessage.id.desc()).limit(a.limit)):
-            to = m.to if a.unmasked else mask_phone(m.to)
-            print(f"{iso(m.created_at)}  {m.status:8} {to:16} [{m.purpose}] {m.body}")
+    for _store, m in sms_outbox(c.store, a.limit):
+        to = m.to if a.unmasked else mask_phone(m.to)
+        print(f"{iso(m.created_at)}  {m.status:8} {to:16} [{m.purpose}] {m.body}")
     c.close()
     return 0
 
@@ -178,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--no-demo", action="store_true")
     r.set_defaults(fn=cmd_run)
 
-    w = sub.add_parser("worker", help="run one pipeline's worker")
-    w.add_argument("group", choices=["dispatch", "rescue-fund", "claims"])
+    w = sub.add_parser("worker", help="run one stage's worker (intake, a pipeline, hospitals)")
+    w.add_argument("group", choices=["intake", "dispatch", "rescue-fund", "claims", "hospitals"])
     w.set_defaults(fn=cmd_worker)
 
     sub.add_parser("web", help="run the HTTP API and dashboard").set_defaults(fn=cmd_web)
@@ -191,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     m = sub.add_parser("migrate", help="apply (or with --down revert) database migrations")
     m.add_argument("--down", action="store_true")
     m.add_argument("--revision")
+    m.add_argument("--store", choices=["intake", "dispatch", "hospitals", "fund", "claims", "web"],
+                   help="only this context's store (each has its own history)")
     m.set_defaults(fn=cmd_migrate)
 
     t = sub.add_parser("token", help="create or revoke bearer tokens")

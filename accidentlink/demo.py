@@ -22,14 +22,23 @@ def unit_phone(unit_id: str) -> str:
 
 
 def load_resources_into_db(c: Any, path: str | None = None) -> dict[str, int]:
-    """Insert posts, hospitals and units that are not there yet; existing rows keep their status."""
+    """Insert posts, hospitals and units that are not there yet; existing rows keep their status. Dispatch
+    keeps them all (it chooses among them); the hospitals context keeps its own list of hospitals."""
     from connectors.sql.models import HospitalRow, PostRow, UnitRow
     from dispatch.resources import load_resources
 
     res = load_resources(path or c.settings.resources)
     now = c.clock.now()
     added = {"posts": 0, "hospitals": 0, "units": 0}
-    with c.db.uow() as uow:
+    with c.store("hospitals").uow() as uow:
+        s = uow.session
+        have_h = set(s.scalars(select(HospitalRow.hospital_id)))
+        for h in res.hospitals:
+            if h.hospital_id not in have_h:
+                s.add(HospitalRow(hospital_id=h.hospital_id, name=h.name, lat=h.lat, lon=h.lon, city=h.city,
+                                  trauma_level=h.trauma_level, green_channel=h.green_channel, approx=h.approx))
+        uow.commit()
+    with c.store("dispatch").uow() as uow:
         s = uow.session
         have_posts = set(s.scalars(select(PostRow.post_id)))
         have_h = set(s.scalars(select(HospitalRow.hospital_id)))
@@ -148,8 +157,8 @@ def print_demo_tokens(settings: Any) -> None:
     c = build(settings)
     try:
         tokens = json.loads(path.read_text()) if path.exists() else []
-        if not tokens or any(authenticate(c.db, t["token"], c.clock.now()) is None for t in tokens):
-            with c.db.read() as s:
+        if not tokens or any(authenticate(c.store("web"), t["token"], c.clock.now()) is None for t in tokens):
+            with c.store("hospitals").read() as s:
                 h = s.scalar(select(HospitalRow.hospital_id).where(HospitalRow.name.like("%第三人民医院%"))) or \
                     s.scalar(select(HospitalRow.hospital_id))
             tokens = []
@@ -157,7 +166,7 @@ def print_demo_tokens(settings: Any) -> None:
                 kw = {k: v for k, v in spec.items() if k not in ("role", "name")}
                 if spec["role"] == "hospital":
                     kw["hospital_id"] = h
-                tok, _ = create_token(c.db, spec["role"], spec["name"], c.clock.now(), **kw)
+                tok, _ = create_token(c.store("web"), spec["role"], spec["name"], c.clock.now(), **kw)
                 tokens.append({**spec, **kw, "token": tok})
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(tokens, ensure_ascii=False, indent=1))

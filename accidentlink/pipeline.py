@@ -1,16 +1,19 @@
-"""What every pipeline does with a batch of ``accidents.reported`` messages, whatever its group.
+"""What a consumer group does with a batch of messages, whatever its stage.
 
-For each message, in one database transaction per batch (a savepoint per message):
+Two kinds of batch share this machinery (one transaction per batch on the stage's own store, written
+in bulk, redone message by message if anything fails):
 
-1. a message already in this consumer's inbox (``processed_events``) is skipped: redelivery is a no-op;
-2. bytes that are not a valid report are recorded once in ``rejected_messages`` and copied, unchanged,
-   to ``accidents.rejected`` with the contract's headers (whichever pipeline sees them first);
-3. a valid report is folded into its unified incident (``accidentlink.incidents``), once, whichever
-   pipeline sees it first; the change goes onto ``incidents``;
-4. the pipeline's own handler reconciles what it owes that incident (orders, a fund case, claims).
+- **intake** (``accidents.reported`` re-keyed by area onto ``intake.reports-by-area``): each valid
+  report is folded into its unified incident (``accidentlink.incidents``) under the locks of the areas
+  its merge radius touches; the change goes onto ``incidents`` (the contract's public stream, masked)
+  and, with the report and the incident's facts, onto ``intake.incident-facts`` (internal);
+- **the pipelines** (``dispatch``, ``rescue-fund``, ``claims``, ``hospitals``, each in its own group
+  and store) read ``intake.incident-facts``: each change updates the pipeline's own copy of the
+  incident and its reports, then the pipeline's handler reconciles what it owes the incident.
 
-Outgoing messages are outbox rows in the same transaction; the relay publishes them after commit.
-The offset is committed by faust after the batch returns (commit after the effect).
+Each message is handled once per consumer (``processed_events``); outgoing messages are outbox rows in
+the same transaction, published by the relay after commit; faust commits the offset after the batch
+returns (commit after the effect).
 """
 from __future__ import annotations
 
@@ -32,13 +35,15 @@ from connectors.sql import incidents as repo
 from connectors.sql.db import Database, UnitOfWork
 from connectors.sql.batch import WriteBatch
 from connectors.sql.models import IncidentRow, ProcessedEvent, RejectedMessage, ReportRow
-from connectors.sql.outbox import emit, mark_in
+from connectors.sql.outbox import emit, mark_in, to_json_bytes
 
 log = logging.getLogger("accidentlink.pipeline")
 
 REPORTS_TOPIC = "accidents.reported"
 REJECTED_TOPIC = "accidents.rejected"
 INCIDENTS_TOPIC = "incidents"
+FACTS_TOPIC = "intake.incident-facts"
+FACTS_SCHEMA = "incident-facts/1"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class Context:
     topics: "TopicNames"
     seen: set[str] | None = None  # this consumer's inbox entries for the batch (prefetched)
     known_reports: dict[str, str] | None = None  # report id -> incident id of the batch's recorded reports
+    existing_incidents: set[str] = field(default_factory=set)  # incidents the store had before the batch
 
     def was_seen(self, event_id: str) -> bool:
         if self.seen is not None:
@@ -184,7 +190,8 @@ def dead_letter(ctx: Context, msg: RawMessage, reason: str) -> bool:
 
 def record_report(ctx: Context, report: AccidentReport, geodesic_m: Callable[[float, float, float, float], float]
                   ) -> IncidentFacts:
-    """Fold the report into its unified incident, once across all pipelines; emit the change."""
+    """Intake: fold the report into its unified incident, once; the change goes onto ``incidents`` (public,
+    masked) and, with the report and the incident's facts, onto ``intake.incident-facts``."""
     s = ctx.session
     if ctx.known_reports is not None:  # the batch looked its reports up at once
         incident_id = ctx.known_reports.get(report.report_id)
@@ -200,25 +207,72 @@ def record_report(ctx: Context, report: AccidentReport, geodesic_m: Callable[[fl
     target = choose_incident(report, candidates)
     facts = merge(target, report) if target else open_incident(report)
     row = repo.save_facts(s, facts, ctx.now, new=target is None)
+    payload = report.to_json()
     repo.add_report(s, ReportRow(report_id=report.report_id, incident_id=facts.incident_id, source=report.source,
-                                 reported_at=report.reported_at, payload=report.to_json(), received_at=ctx.now),
+                                 reported_at=report.reported_at, payload=payload, received_at=ctx.now),
                     created=target is None)
     if ctx.known_reports is not None:
         ctx.known_reports[report.report_id] = facts.incident_id
     change = "report_merged" if target else "created"
-    repo.add_timeline(s, facts.incident_id, ctx.now, change, report_id=report.report_id, source=report.source,
-                      reported_at=iso(report.reported_at), injured=report.injured, fatalities=report.fatalities)
     ctx.incident_event(facts.incident_id, change, row, report_id=report.report_id)
+    ctx.emit(FACTS_TOPIC, facts.incident_id, {
+        "schema": FACTS_SCHEMA, "event_id": f"{facts.incident_id}:{report.report_id}", "incident_id": facts.incident_id,
+        "change": change, "at": iso(ctx.now), "version": row.version, "report": payload,
+        "incident": repo.facts_json(facts)})
     return facts
 
 
-class Pipeline:
-    """One consumer group's processing of report batches (Kafka-agnostic: takes ``RawMessage``s)."""
+@dataclass(frozen=True)
+class FactsChange:
+    """One ``intake.incident-facts`` message: a report and the incident's facts after it was merged."""
 
-    def __init__(self, db: Database, consumer: str, handler: ReportHandler, clock: Clock,
-                 geodesic_m: Callable[[float, float, float, float], float], topics: TopicNames = TopicNames()):
+    report: AccidentReport
+    payload: dict[str, Any]
+    facts: IncidentFacts
+    change: str
+
+
+def parse_facts_change(value: bytes | None) -> FactsChange:
+    doc = json.loads(value or b"")
+    if not isinstance(doc, dict) or doc.get("schema") != FACTS_SCHEMA:
+        raise InvalidReport(f"not an {FACTS_SCHEMA} message")
+    payload = doc["report"]
+    return FactsChange(parse_report(to_json_bytes(payload)), payload, repo.facts_from_json(doc["incident"]),
+                       doc.get("change", "report_merged"))
+
+
+def record_copy(ctx: Context, change: FactsChange, *, on_timeline: bool) -> IncidentFacts:
+    """A pipeline: bring its own copy of the incident's facts and reports up to the intake's, once per report."""
+    s = ctx.session
+    f = change.facts
+    row = repo.incident(s, f.incident_id)
+    new = row is None
+    row = repo.save_facts(s, f, ctx.now, new=new)
+    known = [] if new else repo.report_ids_of(s, f.incident_id)
+    if change.report.report_id not in known:
+        r = change.report
+        repo.add_report(s, ReportRow(report_id=r.report_id, incident_id=f.incident_id, source=r.source,
+                                     reported_at=r.reported_at, payload=change.payload, received_at=ctx.now), created=new)
+        if on_timeline:  # the pipeline whose timeline is the incident's (dispatch) records the report on it
+            repo.add_timeline(s, f.incident_id, ctx.now, change.change, report_id=r.report_id, source=r.source,
+                              reported_at=iso(r.reported_at), injured=r.injured, fatalities=r.fatalities)
+    return repo.facts_of(row, repo.report_ids_of(s, f.incident_id))
+
+
+class Pipeline:
+    """One consumer group's processing of batches (Kafka-agnostic: takes ``RawMessage``s).
+
+    ``merge=True``: the intake's merge of reports into incidents (messages are reports); otherwise a
+    pipeline's processing of ``intake.incident-facts`` (messages are facts changes) into its own copy,
+    then its handler."""
+
+    def __init__(self, db: Database, consumer: str, handler: ReportHandler | None, clock: Clock,
+                 geodesic_m: Callable[[float, float, float, float], float], topics: TopicNames = TopicNames(),
+                 *, merge: bool = False, with_orders: bool = False, on_timeline: bool = False,
+                 area_locks: Callable[[list[AccidentReport]], list[str]] | None = None):
         self.db, self.consumer, self.handler, self.clock = db, consumer, handler, clock
         self.geodesic_m, self.topics = geodesic_m, topics
+        self.merge, self.with_orders, self.on_timeline, self.area_locks = merge, with_orders, on_timeline, area_locks
         # the process's relay hands over what it published, to be marked sent in the batch's transaction
         self.take_marks: Callable[[], tuple[list[int], list[int]]] | None = None
 
@@ -247,26 +301,35 @@ class Pipeline:
         if hook is not None:
             hook()
 
-    @staticmethod
-    def _parse(msg: RawMessage) -> AccidentReport | str:
+    def _parse(self, msg: RawMessage) -> AccidentReport | FactsChange | str:
         try:
-            return parse_report(msg.value)  # type: ignore[arg-type]
+            if self.merge:
+                return parse_report(msg.value)  # type: ignore[arg-type]
+            return parse_facts_change(msg.value)
         except Exception as e:  # InvalidReport, or anything the parser did not foresee: never stop the batch
-            return str(e) if isinstance(e, InvalidReport) else f"unreadable report: {type(e).__name__}: {str(e)[:200]}"
+            return str(e) if isinstance(e, InvalidReport) else f"unreadable message: {type(e).__name__}: {str(e)[:200]}"
 
-    def _process(self, messages: list[RawMessage], parsed: list[AccidentReport | str], careful: bool) -> BatchResult:
+    @staticmethod
+    def _report(item: AccidentReport | FactsChange) -> AccidentReport:
+        return item if isinstance(item, AccidentReport) else item.report
+
+    def _process(self, messages: list[RawMessage], parsed: list[Any], careful: bool) -> BatchResult:
         result = BatchResult()
+        reports = [self._report(p) for p in parsed if not isinstance(p, str)]
         with self.db.uow() as uow:
-            uow.lock("incident-merge")
+            if self.area_locks is not None:  # one lock per area the batch's reports could merge in, in order
+                uow.lock_all([f"intake-area:{a}" for a in self.area_locks(reports)])
+            elif self.consumer == "dispatch":  # one lock per incident (web actions and escalation take it too)
+                uow.lock_all([f"dispatch-incident:{p.facts.incident_id}" for p in parsed if isinstance(p, FactsChange)])
             ctx = Context(uow, self.consumer, self.clock.now(), self.topics)
-            buffered = WriteBatch(fast=not careful).install(uow.session)
+            buffered = WriteBatch(fast=not careful, with_orders=self.with_orders).install(uow.session)
             try:
                 self._prefetch(ctx, messages, parsed)
                 prepare = getattr(self.handler, "prepare", None)
                 if prepare is not None:  # a handler's own once-per-batch reads
-                    prepare(ctx, [r for r in parsed if isinstance(r, AccidentReport)])
-                for msg, report in zip(messages, parsed):
-                    self._one(ctx, msg, report, result, buffered if careful else None)
+                    prepare(ctx, reports)
+                for msg, item in zip(messages, parsed):
+                    self._one(ctx, msg, item, result, buffered if careful else None)
                 buffered.flush(uow.session)
                 if self.take_marks is not None:
                     mark_in(uow.session, *self.take_marks(), ctx.now)
@@ -275,47 +338,62 @@ class Pipeline:
             uow.commit()
         return result
 
-    def _prefetch(self, ctx: Context, messages: list[RawMessage], parsed: list[AccidentReport | str]) -> None:
+    def _prefetch(self, ctx: Context, messages: list[RawMessage], parsed: list[Any]) -> None:
         """One query each for what the batch would otherwise look up message by message: the inbox,
-        the reports other pipelines already recorded, their incidents, and the open incidents near the new
+        the reports already recorded and their incidents; at intake also the open incidents near the new
         reports (merge candidates)."""
         s = ctx.session
         buffered = batch.current(s)
-        ids = ["report:" + r.report_id if isinstance(r, AccidentReport) else "msg:" + m.position
+        ids = ["report:" + self._report(r).report_id if not isinstance(r, str) else "msg:" + m.position
                for m, r in zip(messages, parsed)]
         ctx.seen = set(s.scalars(select(ProcessedEvent.event_id).where(
             ProcessedEvent.consumer == self.consumer, ProcessedEvent.event_id.in_(ids))))
-        report_ids = [r.report_id for r in parsed if isinstance(r, AccidentReport)]
-        ctx.known_reports = dict(s.execute(select(ReportRow.report_id, ReportRow.incident_id)
-                                           .where(ReportRow.report_id.in_(report_ids))).all()) if report_ids else {}
-        incident_ids = set(ctx.known_reports.values())
+        if self.merge:
+            report_ids = [r.report_id for r in parsed if isinstance(r, AccidentReport)]
+            ctx.known_reports = dict(s.execute(select(ReportRow.report_id, ReportRow.incident_id)
+                                               .where(ReportRow.report_id.in_(report_ids))).all()) if report_ids else {}
+            incident_ids = set(ctx.known_reports.values())
+        else:
+            ctx.known_reports = {r.report.report_id: r.facts.incident_id for r in parsed if isinstance(r, FactsChange)}
+            incident_ids = set(ctx.known_reports.values())
         if incident_ids:
             for r in s.scalars(select(IncidentRow).where(IncidentRow.incident_id.in_(incident_ids))):
                 buffered.hold(r)
-            repo.prefetch_reports(s, incident_ids)
+            repo.prefetch_reports(s, set(buffered.incidents) & incident_ids)
+        ctx.existing_incidents = set(buffered.incidents)
+        if not self.merge:
+            return
         # the open incidents the new reports could merge into, and their reports: one query each
         repo.prefetch_candidates(s, [(r.location.lat, r.location.lon, r.reported_at) for m, r in zip(messages, parsed)
                                      if isinstance(r, AccidentReport) and r.report_id not in ctx.known_reports
                                      and "report:" + r.report_id not in ctx.seen])
         repo.prefetch_reports(s, set(buffered.incidents) - incident_ids)
 
-    def _one(self, ctx: Context, msg: RawMessage, report: AccidentReport | str, result: BatchResult,
+    def _handle(self, ctx: Context, item: AccidentReport | FactsChange) -> IncidentFacts:
+        if isinstance(item, AccidentReport):
+            facts = record_report(ctx, item, self.geodesic_m)
+        else:
+            facts = record_copy(ctx, item, on_timeline=self.on_timeline)
+        if self.handler is not None:
+            self.handler(ctx, self._report(item), facts)
+        return facts
+
+    def _one(self, ctx: Context, msg: RawMessage, item: AccidentReport | FactsChange | str, result: BatchResult,
              careful: WriteBatch | None) -> None:
         s = ctx.session
-        if isinstance(report, str):
+        if isinstance(item, str):
             event_id = "msg:" + msg.position
             if not ctx.was_seen(event_id):
-                dead_letter(ctx, msg, report)
+                dead_letter(ctx, msg, item)
                 ctx.mark_processed(event_id)
                 result.rejected += 1
             return
-        event_id = "report:" + report.report_id
+        event_id = "report:" + self._report(item).report_id
         if ctx.was_seen(event_id):
             result.duplicates += 1
             return
         if careful is None:  # the fast pass: no savepoint; any failure redoes the batch carefully
-            facts = record_report(ctx, report, self.geodesic_m)
-            self.handler(ctx, report, facts)
+            facts = self._handle(ctx, item)
             ctx.mark_processed(event_id)
             result.processed += 1
             result.incidents.add(facts.incident_id)
@@ -323,8 +401,7 @@ class Pipeline:
         sp = s.begin_nested()
         mark = ctx.buffer_mark()
         try:
-            facts = record_report(ctx, report, self.geodesic_m)
-            self.handler(ctx, report, facts)
+            facts = self._handle(ctx, item)
             ctx.mark_processed(event_id)
             careful.flush(s)
             sp.commit()
@@ -343,9 +420,13 @@ class Pipeline:
 
     def dead_letter_batch(self, messages: list[RawMessage], reason: str) -> None:
         """Dead-letter messages this consumer could not process, each once, and mark them processed."""
+        self.dead_letter_each([(m, reason) for m in messages])
+
+    def dead_letter_each(self, rejected: list[tuple[RawMessage, str]]) -> None:
+        """Dead-letter each message with its own reason, once (by its position), in one transaction."""
         with self.db.uow() as uow:
             ctx = Context(uow, self.consumer, self.clock.now(), self.topics)
-            for msg in messages:
+            for msg, reason in rejected:
                 event_id = "msg:" + msg.position
                 if not _seen(ctx.session, self.consumer, event_id):
                     dead_letter(ctx, msg, reason)

@@ -37,9 +37,18 @@ class Settings:
     province: str = field(default_factory=lambda: os.environ.get("ACCIDENTLINK_PROVINCE", "shandong"))
     resources: str | None = field(default_factory=lambda: os.environ.get("ACCIDENTLINK_RESOURCES") or None)
 
-    @property
-    def db_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.var_dir / 'accidentlink.db'}"
+    def store_url(self, context: str) -> str:
+        """One context's store (``connectors.sql.stores``): its own ``<CONTEXT>_DATABASE_URL``, else its
+        schema of ``DATABASE_URL`` (PostgreSQL) or a file beside it (SQLite), else ``.var/<context>.db``."""
+        from connectors.sql.stores import url_for
+
+        return url_for(context, self.database_url, self.var_dir)
+
+    def migrate(self) -> None:
+        """Every store to its latest revision."""
+        from connectors.sql.stores import upgrade_all
+
+        upgrade_all(self.database_url, self.var_dir)
 
     @property
     def bootstrap(self) -> str:

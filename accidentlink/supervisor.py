@@ -19,9 +19,11 @@ from accidentlink.settings import load
 log = logging.getLogger("accidentlink.run")
 
 CHILDREN = {
+    "worker-intake": ["worker", "intake"],
     "worker-dispatch": ["worker", "dispatch"],
     "worker-rescue-fund": ["worker", "rescue-fund"],
     "worker-claims": ["worker", "claims"],
+    "worker-hospitals": ["worker", "hospitals"],
     "web": ["web"],
 }
 
@@ -33,7 +35,6 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
 def prepare(settings: Any, *, with_demo: bool) -> Any:
     """Broker (if ours), topics, schema, demo data. Returns the LocalKafka we started, or None."""
     from connectors.kafka import ensure_topics
-    from connectors.sql.db import upgrade
     from claims.services import known_insurers
     from streams.topics import declared
 
@@ -48,7 +49,7 @@ def prepare(settings: Any, *, with_demo: bool) -> Any:
         log.info("kafka ready on %s in %.1fs", broker.bootstrap, time.monotonic() - t0)
     prefix = os.environ.get("ACCIDENTLINK_TOPIC_PREFIX", "")
     ensure_topics(settings.bootstrap, declared(known_insurers(), prefix))
-    upgrade(settings.db_url)
+    settings.migrate()
     if with_demo:
         from accidentlink.bootstrap import build
         from accidentlink.demo import load_demo
@@ -76,7 +77,7 @@ def run_platform(with_demo: bool = True) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     print(f"AccidentLink: http://{settings.http_host}:{settings.http_port}/dashboard/  "
-          f"(kafka {settings.bootstrap}, database {settings.db_url.split('@')[-1]})", flush=True)
+          f"(kafka {settings.bootstrap}, stores {settings.store_url('intake').rsplit('/', 1)[0].split('@')[-1]})", flush=True)
     if with_demo:
         from accidentlink.demo import print_demo_tokens, send_demo_reports
 

@@ -220,7 +220,7 @@ def police_determine(s: Session, topics: Any, quick_id: str, shares: dict[str, s
 def confirm_by_sms(c: Any, from_phone: str, body: str) -> str:
     """A party replies to the SMS link: "1" confirms the facts (the photos and signature stay on the page)."""
     now = c.clock.now()
-    with c.db.uow() as uow:
+    with c.store("claims").uow() as uow:
         s = uow.session
         for q in s.scalars(select(QuickCaseRow).where(QuickCaseRow.status == "open").order_by(
                 QuickCaseRow.created_at.desc()).limit(500)):

@@ -278,7 +278,7 @@ class ClaimsHandler:
 
     @classmethod
     def build(cls, c: Any) -> "ClaimsHandler":
-        return cls(c.db, c.topics, c.clock, c.settings.base_url, c.settings.region)
+        return cls(c.store("claims"), c.topics, c.clock, c.settings.base_url, c.settings.region)
 
     def prepare(self, ctx: Context, reports: list[AccidentReport]) -> None:
         """Once per batch, one query each: the recent claims its parties could be flagged against, and the
@@ -290,7 +290,7 @@ class ClaimsHandler:
         plates = {(p.plate or "").strip().upper() for r in reports for p in r.parties} - {""}
         hashes = {h for r in reports for p in r.parties for h in (person_hash(p.id_number), person_hash(p.phone)) if h}
         cached["recent"] = RecentClaims(s, plates, hashes, ctx.now)
-        incidents = set((ctx.known_reports or {}).values())
+        incidents = set(ctx.existing_incidents)
         existing: dict[str, dict[str, ClaimRow]] = {i: {} for i in incidents}
         quick = dict.fromkeys(incidents, False)
         if incidents:

@@ -142,6 +142,8 @@ class OutboxRelay:
     # ---------------------------------------------------------------- sms
     def recover_sms(self) -> None:
         """At start: rows left ``sending`` by a crash may or may not have gone out; never re-send them."""
+        if self.sms is None:  # a store that texts nobody
+            return
         with self.db.uow() as uow:
             uow.session.execute(update(SmsMessage).where(SmsMessage.owner == self.owner,
                                                          SmsMessage.status == "sending")

@@ -231,20 +231,19 @@ def ensure_dispatch(ctx: Context, d: Dispatcher, incident_id: str, replaces: dic
                     short.append(o.service)
                     break
     if plan.hospital_id and row.hospital_id is None and plan.ambulance is not None:
-        from hospitals import notify_admission
+        from hospitals import admission_id_for
 
         row.hospital_id = plan.hospital_id
         eta = ctx.now + timedelta(seconds=(plan.ambulance.eta_s + (plan.hospital_eta_s or 0)))
-        adm = notify_admission(s, ctx.consumer, ctx.topics, incident_id, plan.hospital_id,
-                               patients=max(1, row.injured + row.fatalities),
-                               injuries={"injured": row.injured, "fatalities": row.fatalities,
-                                         "trapped": "trapped" in (row.hazards or []), "serious": plan.serious,
-                                         "hazards": row.hazards or []},
-                               eta_at=eta, now=ctx.now)
+        adm_id = admission_id_for(incident_id, plan.hospital_id)
+        injuries = {"injured": row.injured, "fatalities": row.fatalities, "trapped": "trapped" in (row.hazards or []),
+                    "serious": plan.serious, "hazards": row.hazards or []}
         repo.add_timeline(s, incident_id, ctx.now, "hospital_assigned", hospital_id=plan.hospital_id,
-                          hospital_name=hospital_name, admission_id=adm.admission_id, eta_at=iso(eta),
+                          hospital_name=hospital_name, admission_id=adm_id, eta_at=iso(eta),
                           reasons=[r for r in plan.reasons if "hospital" in r or "医院" in r])
-        ctx.incident_changed(incident_id, "hospital_assigned", hospital_id=plan.hospital_id, admission_id=adm.admission_id)
+        # the pre-arrival notice travels to the hospitals context with the change (its own store records it)
+        ctx.incident_changed(incident_id, "hospital_assigned", hospital_id=plan.hospital_id, admission_id=adm_id,
+                             patients=max(1, row.injured + row.fatalities), injuries=injuries, eta_at=iso(eta))
     for service in dict.fromkeys(short):  # last, so the escalation round sees the incident waits
         _note(ctx, row, "no_unit_available", f"no available {service} unit: retrying (无可用{service}单位，系统将重试)")
 
@@ -261,13 +260,13 @@ class DispatchHandler:
     def build(cls, c: Any) -> "DispatchHandler":
         targets = default_targets()
         ack = c.settings.ack_timeout_s or targets.acknowledge_timeout_s
-        return cls(Dispatcher(c.db, c.clock, c.topics, targets, ack))
+        return cls(Dispatcher(c.store("dispatch"), c.clock, c.topics, targets, ack))
 
     def prepare(self, ctx: Context, reports: list[AccidentReport]) -> None:
         """Once per batch: the orders of the incidents other pipelines already recorded, in one query."""
         s = ctx.session
         cached = batch.cache(s, "orders")
-        incidents = set((ctx.known_reports or {}).values()) - set(cached or ())
+        incidents = ctx.existing_incidents - set(cached or ())
         if cached is None or not incidents:
             return
         for i in incidents:
@@ -285,6 +284,41 @@ class DispatchHandler:
 
     def timers(self) -> list[tuple[float, Any]]:
         return [(2.0, self.escalate)]
+
+    def topics(self) -> dict[str, Any]:
+        return {"incidents": self.on_incident_changes}
+
+    def on_incident_changes(self, messages: list[Any]) -> None:
+        """What other contexts say about an incident that its dispatcher should see: the claims pipeline's
+        reason a minor crash may not be settled online becomes a note on dispatch's incident."""
+        import json
+
+        from accidentlink.pipeline import unseen_events
+
+        wanted = []
+        for m in messages:
+            try:
+                v = json.loads(m.value or b"")
+            except ValueError:
+                continue
+            if isinstance(v, dict) and v.get("change") in NOTED_CHANGES and isinstance(v.get("text"), str):
+                wanted.append(m)
+        if not wanted:
+            return
+        d = self.d
+        with d.db.uow() as uow:
+            ctx = Context(uow, "dispatch", d.clock.now(), d.topics)
+            for v in unseen_events(uow.session, "dispatch", wanted, "event_id", ctx.now):
+                row = uow.session.get(IncidentRow, v["incident_id"])
+                if row is None:
+                    log.warning("a %s note for %s came before dispatch's copy of the incident", v["change"],
+                                v["incident_id"])
+                    continue
+                if not any(n.get("kind") == v["change"] for n in row.notes or []):
+                    row.notes = (row.notes or []) + [{"at": iso(ctx.now), "kind": v["change"], "text": v["text"]}]
+                    repo.add_timeline(uow.session, row.incident_id, ctx.now, v["change"], text=v["text"])
+            uow.commit()
+
 
     def escalate(self) -> int:
         """Release units that did not acknowledge in time and order the next nearest; retry waiting incidents.
@@ -304,7 +338,9 @@ class DispatchHandler:
             return 0
         n = 0
         with d.db.uow() as uow:
-            uow.lock("incident-merge")
+            touched = set(waiting) | set(uow.session.scalars(select(OrderRow.incident_id).where(
+                OrderRow.order_id.in_(late_ids))))
+            uow.lock_all([f"dispatch-incident:{i}" for i in touched])  # as the pipeline's batches take them
             ctx = Context(uow, "dispatch", d.clock.now(), d.topics)
             s = uow.session
             late = s.scalars(select(OrderRow).where(OrderRow.order_id.in_(late_ids), OrderRow.state == "active",
@@ -322,6 +358,9 @@ class DispatchHandler:
                     ensure_dispatch(ctx, d, incident_id)
             uow.commit()
         return n
+
+
+NOTED_CHANGES = ("quick_refused",)  # other contexts' incident changes that become notes on dispatch's incident
 
 
 def _waits_for_a_unit(notes: list[dict[str, Any]] | None) -> bool:
@@ -350,7 +389,7 @@ def dispatcher_for(c: Any) -> Dispatcher:
     d = _dispatchers.get(id(c))
     if d is None:
         targets = default_targets()
-        d = _dispatchers[id(c)] = Dispatcher(c.db, c.clock, c.topics, targets, c.settings.ack_timeout_s)
+        d = _dispatchers[id(c)] = Dispatcher(c.store("dispatch"), c.clock, c.topics, targets, c.settings.ack_timeout_s)
     return d
 
 
@@ -362,11 +401,13 @@ def update_unit_status(c: Any, unit_id: str, status: str, p: Any, audit: Any, *,
                        lon: float | None = None, note: str = "") -> dict[str, Any]:
     """A unit's new status (dispatched → acknowledged → en_route → on_scene → transporting → at_hospital
     → available), with its time on the order: the response-time figures come from these."""
-    with c.db.uow() as uow:
-        uow.lock("incident-merge")
-        ctx = _web_ctx(uow, c)
+    with c.store("dispatch").uow() as uow:
         s = uow.session
         unit = s.get(UnitRow, unit_id)
+        if unit.incident_id:  # the same lock as the pipeline and the escalation round take for the incident
+            uow.lock(f"dispatch-incident:{unit.incident_id}")
+            s.refresh(unit)
+        ctx = _web_ctx(uow, c)
         old = unit.status
         if old == status:
             return {"unit_id": unit_id, "status": status, "changed": False}
@@ -416,8 +457,8 @@ def order_figures(inc: IncidentRow, order: OrderRow, now: datetime | None = None
 
 
 def _incident_for_update(uow: Any, c: Any, incident_id: str) -> tuple[Context, IncidentRow]:
-    """A dispatcher's action on one incident: under the same lock as the pipelines' merge."""
-    uow.lock("incident-merge")
+    """A dispatcher's action on one incident: under the incident's lock, as the pipeline and escalation take it."""
+    uow.lock(f"dispatch-incident:{incident_id}")
     ctx = _web_ctx(uow, c)
     row = uow.session.get(IncidentRow, incident_id)
     if row is None:
@@ -426,7 +467,7 @@ def _incident_for_update(uow: Any, c: Any, incident_id: str) -> tuple[Context, I
 
 
 def close_incident(c: Any, incident_id: str, p: Any, reason: str, classification: str | None, audit: Any) -> dict[str, Any]:
-    with c.db.uow() as uow:
+    with c.store("dispatch").uow() as uow:
         ctx, row = _incident_for_update(uow, c, incident_id)
         s = uow.session
         if row.status == "closed":
@@ -445,7 +486,7 @@ def close_incident(c: Any, incident_id: str, p: Any, reason: str, classification
 
 def reassign_unit(c: Any, incident_id: str, service: str, p: Any, reason: str, audit: Any) -> dict[str, Any]:
     d = dispatcher_for(c)
-    with c.db.uow() as uow:
+    with c.store("dispatch").uow() as uow:
         ctx, row = _incident_for_update(uow, c, incident_id)
         s = uow.session
         if row.status != "open":

@@ -21,6 +21,7 @@ from accidentlink.masking import mask_name
 from accidentlink.incidents import IncidentFacts
 from accidentlink.pipeline import Context, RawMessage, unseen_events
 from accidentlink.reports import AccidentReport
+from connectors.sql import batch
 from connectors.sql import incidents as incident_repo
 from connectors.sql.models import (
     BillRow, FundCaseRow, FundPaymentRow, IncidentRow, LedgerEntryRow, RecoveryRow,
@@ -142,6 +143,27 @@ def reconcile(s: Session, owner: str, topics: Any, incident_id: str, province: s
     return row
 
 
+def copy_bill(s: Session, bill: dict[str, Any], now: datetime) -> None:
+    """The fund's copy of a hospital's bill (``hospitals.bills``), once."""
+    if s.get(BillRow, bill["bill_id"]) is not None:
+        return
+    s.add(BillRow(bill_id=bill["bill_id"], admission_id=bill["admission_id"], incident_id=bill["incident_id"],
+                  hospital_id=bill["hospital_id"], amount_fen=int(bill["amount_fen"]),
+                  rescue_started_at=datetime.fromisoformat(bill["rescue_started_at"]), items=bill.get("items") or [],
+                  insurer_fen=int(bill.get("insurer_fen") or 0), fund_fen=int(bill.get("fund_fen") or 0),
+                  insurer_code=bill.get("insurer"),
+                  routing=bill.get("routing") or {"reasons": bill.get("reasons") or [],
+                                                  "vehicle_plate": bill.get("vehicle_plate")},
+                  created_at=datetime.fromisoformat(bill["at"]) if bill.get("at") else now,
+                  created_by=bill.get("created_by") or f"hospital:{bill['hospital_id']}"))
+    s.flush()
+
+
+def incident_id_of(ctx: Context, report: AccidentReport) -> str | None:
+    """The incident a report of this batch belongs to (its copy was recorded just before the handler)."""
+    return (ctx.known_reports or {}).get(report.report_id)
+
+
 # ---------------------------------------------------------------- the pipeline
 class FundHandler:
     """The ``rescue-fund`` consumer group: reports open cases; bills apply to them; a timer flags
@@ -152,13 +174,25 @@ class FundHandler:
 
     @classmethod
     def build(cls, c: Any) -> "FundHandler":
-        return cls(c.db, c.topics, c.clock, c.settings.province)
+        return cls(c.store("fund"), c.topics, c.clock, c.settings.province)
+
+    def prepare(self, ctx: Context, reports: list[AccidentReport]) -> None:
+        """Once per batch: which of the batch's new incidents were billed before their facts arrived here
+        (``hospitals.bills`` and ``intake.incident-facts`` are read independently)."""
+        cached = batch.cache(ctx.session, "fund")
+        if cached is None:
+            return
+        cached["billed_early"] = set(ctx.session.scalars(select(BillRow.incident_id).where(
+            BillRow.incident_id.in_({i for r in reports for i in [incident_id_of(ctx, r)] if i}))))
 
     def __call__(self, ctx: Context, report: AccidentReport, incident: IncidentFacts) -> None:
+        s = ctx.session
+        early = (batch.cache(s, "fund") or {}).get("billed_early")
+        if early is None or incident.incident_id in early:
+            reconcile(s, ctx.consumer, ctx.topics, incident.incident_id, self.province, ctx.now)
         reasons = open_case_reasons(report)
         if not reasons:
             return
-        s = ctx.session
         row = s.scalar(select(FundCaseRow).where(FundCaseRow.incident_id == incident.incident_id,
                                                  FundCaseRow.kind == "rescue"))
         if row is None:
@@ -174,10 +208,15 @@ class FundHandler:
         return [(30.0, self.flag_overdue)]
 
     def on_bills(self, messages: list[RawMessage]) -> None:
+        """The fund's own copy of each bill, then the incident's case brought in line with its bills (once
+        the incident's facts are here too; otherwise when they arrive)."""
         now = self.clock.now()
         with self.db.uow() as uow:
-            for bill in unseen_events(uow.session, CONSUMER, messages, "bill_id", now):
-                reconcile(uow.session, CONSUMER, self.topics_, bill["incident_id"], self.province, now)
+            s = uow.session
+            for bill in unseen_events(s, CONSUMER, messages, "bill_id", now):
+                copy_bill(s, bill, now)
+                if s.get(IncidentRow, bill["incident_id"]) is not None:
+                    reconcile(s, CONSUMER, self.topics_, bill["incident_id"], self.province, now)
             uow.commit()
 
     def flag_overdue(self) -> int:

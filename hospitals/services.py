@@ -145,6 +145,9 @@ def record_bill(s: Session, owner: str, topics: Any, hospital_id: str, admission
         items = [BillItem(amount_fen=amount)]
     bill = Bill(rescue_started_at=started, items=tuple(items), extended=bool(body.get("window_extended")))
     incident = s.get(IncidentRow, a.incident_id)
+    if incident is None:  # the notice came from dispatch before the intake's facts reached this store
+        raise AdmissionError(f"the facts of incident {a.incident_id} have not reached the hospital desk yet; "
+                             "retry in a few seconds")
     cover, plate = vehicle_cover(incident, incident_repo.parties_of(s, a.incident_id), body.get("vehicle_plate"))
     earlier = s.execute(select(func.coalesce(func.sum(BillRow.insurer_fen), 0), func.coalesce(func.sum(BillRow.fund_fen), 0))
                         .where(BillRow.incident_id == a.incident_id)).one()
@@ -171,7 +174,8 @@ def record_bill(s: Session, owner: str, topics: Any, hospital_id: str, admission
     event = {"schema": "hospital-bill/1", "event_id": bill_id, "bill_id": bill_id, "admission_id": admission_id,
              "incident_id": a.incident_id, "hospital_id": hospital_id, "amount_fen": amount,
              "rescue_started_at": iso(started), "insurer_fen": split.insurer_fen, "insurer": split.insurer_code,
-             "vehicle_plate": plate, "fund_fen": split.fund_fen, "reasons": list(split.reasons), "at": iso(now)}
+             "vehicle_plate": plate, "fund_fen": split.fund_fen, "reasons": list(split.reasons), "at": iso(now),
+             "items": row.items, "routing": row.routing, "created_by": f"hospital:{hospital_id}"}
     emit(s, owner, topics.name("hospitals.bills"), a.incident_id, event, now)
     return bill_json(row)
 
@@ -194,3 +198,47 @@ def parse_bill_body(body: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError) as e:
         raise BadBill(str(e)) from None
     return {**body, "amount_fen": amount, "rescue_started_at": started, "items": items}
+
+
+# ---------------------------------------------------------------- the hospitals' consumer group
+class HospitalsHandler:
+    """The ``hospitals`` consumer group: its own copy of each incident's facts (for routing bills), and
+    the pre-arrival notices dispatch sends with each ``hospital_assigned`` change on ``incidents``."""
+
+    def __init__(self, db: Any, clock: Any):
+        self.db, self.clock = db, clock
+
+    @classmethod
+    def build(cls, c: Any) -> "HospitalsHandler":
+        return cls(c.store("hospitals"), c.clock)
+
+    def __call__(self, ctx: Any, report: Any, incident: Any) -> None:
+        """The copy of the facts is all this group keeps of a report."""
+
+    def topics(self) -> dict[str, Any]:
+        return {"incidents": self.on_incident_changes}
+
+    def on_incident_changes(self, messages: list[Any]) -> None:
+        import json
+
+        from accidentlink.pipeline import unseen_events
+
+        wanted = []
+        for m in messages:
+            try:
+                v = json.loads(m.value or b"")
+            except ValueError:
+                continue
+            if isinstance(v, dict) and v.get("change") == "hospital_assigned" and v.get("admission_id"):
+                wanted.append(m)
+        if not wanted:
+            return
+        now = self.clock.now()
+        with self.db.uow() as uow:
+            s = uow.session
+            for v in unseen_events(s, "hospitals", wanted, "event_id", now):
+                eta = v.get("eta_at")
+                notify_admission(s, "hospitals", None, v["incident_id"], v["hospital_id"],
+                                 patients=int(v.get("patients") or 1), injuries=v.get("injuries") or {},
+                                 eta_at=parse_aware(eta) if eta else None, now=now)
+            uow.commit()

@@ -11,13 +11,19 @@ FUND_CASES = "fund.cases"
 CLAIMS_EVENTS = "claims.events"
 BILLS = "hospitals.bills"          # extension: a hospital recorded a rescue-cost bill (fund and claims split it)
 QUICK_EVENTS = "claims.quick"      # extension: quick-handling case changes (parties' confirmations, outcome)
+# internal: the intake's re-keying of reports by area (key: the area), and the incidents' facts with their
+# reports, personal data included, for the pipelines' own copies (key: incident id)
+BY_AREA = "intake.reports-by-area"
+FACTS = "intake.incident-facts"
 
 PARTITIONS = {
     REPORTS: 6, REJECTED: 3, INCIDENTS: 6, ORDERS: 6, FUND_CASES: 3, CLAIMS_EVENTS: 3, BILLS: 3, QUICK_EVENTS: 3,
+    BY_AREA: 6, FACTS: 6,
 }
 
-# The three pipelines and their consumer groups (contract: each consumes on its own).
-GROUPS = ("dispatch", "rescue-fund", "claims")
+# The intake stage and the pipelines, each its own consumer group (contract: each consumes on its own).
+PIPELINES = ("dispatch", "rescue-fund", "claims")
+GROUPS = ("intake", *PIPELINES, "hospitals")
 
 
 def insurer_topic(code: str) -> str:

@@ -17,11 +17,15 @@ log = logging.getLogger("accidentlink.worker")
 
 
 def build_worker_app(group: str, c: Container) -> tuple[faust.App, Any]:
+    """One consumer group's app: the intake's re-keying and merge, or a pipeline reading incident facts;
+    then the topics and timers its handler declares, and the relay of its own store's outbox."""
+    from accidentlink.bootstrap import STORE_OF
+
     s = c.settings
     s.var_dir.mkdir(parents=True, exist_ok=True)
     # tests isolate themselves with a prefix on topics and groups; production has none
     app = make_app(c.topics.name(group), s.bootstrap, str(s.var_dir / f"faust-{c.topics.name(group)}"))
-    relay = c.relay(owner=group)
+    relay = c.relay(owner=group, context=STORE_OF[group])
     pipeline = c.pipeline(group)
     relay.handoff, pipeline.take_marks = True, relay.take_marks  # marks ride on the pipeline's transactions
 
@@ -34,14 +38,27 @@ def build_worker_app(group: str, c: Container) -> tuple[faust.App, Any]:
             log.critical("%s: cannot process or dead-letter a batch; exiting for a restart", group, exc_info=True)
             os._exit(70)
 
-    batch_agent(app, raw_topic(app, c.topics.name(T.REPORTS)), f"{group}-reports", pipeline.process, give_up,
-                relay.notify, s.batch_max, s.batch_within_ms / 1000)
-    handler = pipeline.handler
-    # Further topics and timers a pipeline declares (bills for the fund and claims, escalation for dispatch).
-    for topic_name, fn in getattr(handler, "topics", lambda: {})().items():
-        batch_agent(app, raw_topic(app, c.topics.name(topic_name)), f"{group}-{topic_name}",
-                    fn, give_up, relay.notify, s.batch_max, s.batch_within_ms / 1000)
-    for interval_s, fn in getattr(handler, "timers", lambda: [])():
+    def agent(topic_name: str, name: str, fn: Any) -> None:
+        batch_agent(app, raw_topic(app, c.topics.name(topic_name)), name, fn, give_up, relay.notify,
+                    s.batch_max, s.batch_within_ms / 1000)
+
+    topics: dict[str, Any]
+    if group == "intake":
+        from accidentlink.intake import IntakeHandler
+
+        agent(T.REPORTS, "intake-reports", c.rekeyer(pipeline).process)
+        agent(T.BY_AREA, "intake-areas", pipeline.process)
+        topics = {T.INCIDENTS: IntakeHandler(pipeline.db, c.clock).on_incident_changes}
+        timers: list[tuple[float, Any]] = []
+    else:
+        agent(T.FACTS, f"{group}-facts", pipeline.process)
+        handler = pipeline.handler
+        topics = getattr(handler, "topics", lambda: {})()
+        timers = getattr(handler, "timers", lambda: [])()
+    # Further topics and timers (bills for the fund and claims, escalation for dispatch, closures for intake).
+    for topic_name, fn in topics.items():
+        agent(topic_name, f"{group}-{topic_name}", fn)
+    for interval_s, fn in timers:
         def make_timer(fn: Any = fn, interval_s: float = interval_s) -> None:
             async def tick() -> None:
                 try:
@@ -73,7 +90,7 @@ def wait_for_broker(bootstrap: str, timeout_s: float = 180) -> None:
 
 def run(group: str, c: Container) -> None:
     if group not in T.GROUPS:
-        raise SystemExit(f"unknown pipeline {group!r}; one of {', '.join(T.GROUPS)}")
+        raise SystemExit(f"unknown worker {group!r}; one of {', '.join(T.GROUPS)}")
     wait_for_broker(c.settings.bootstrap)
     app, relay = build_worker_app(group, c)
     relay.start()

@@ -72,24 +72,28 @@ def db_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+def migrate_stores(db_url: str, var_dir: Path | None = None) -> None:
+    """Every context's store derived from one URL (a SQLite file per context beside it, or a schema each)."""
+    from connectors.sql.stores import upgrade_all
+
+    upgrade_all(db_url, var_dir or Path("/nonexistent"))
+
+
 @pytest.fixture
 def migrated(db_url: str) -> str:
-    from connectors.sql.db import upgrade
-
-    upgrade(db_url)
+    migrate_stores(db_url)
     return db_url
 
 
 def _platform(kafka: str, prefix: str, db_url: str, var_dir: Path, **env: str):  # type: ignore[no-untyped-def]
     from connectors.kafka import ensure_topics
     from connectors.kafka_broker import free_port
-    from connectors.sql.db import upgrade
     from claims.services import known_insurers
     from streams.topics import declared
     from tests.support.platform import Platform
 
     ensure_topics(kafka, declared(known_insurers(), prefix))
-    upgrade(db_url)
+    migrate_stores(db_url)
     var_dir.mkdir(parents=True, exist_ok=True)
     p = Platform(kafka, db_url, prefix, var_dir, free_port(), env_extra=dict(env))
     p.cli("demo")

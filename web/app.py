@@ -19,7 +19,8 @@ log = logging.getLogger("accidentlink.web")
 
 
 class Health:
-    """Broker, the three pipelines' workers (a live member in each consumer group) and the database."""
+    """Broker, every stage's workers (a live member in each consumer group: intake, the three pipelines,
+    hospitals) and every context's store."""
 
     def __init__(self, c: Container, cache_s: float = 2.0):
         self.c, self.cache_s = c, cache_s
@@ -31,7 +32,11 @@ class Health:
         from connectors.kafka import broker_is_up, consumer_group_members
         from streams.topics import GROUPS
 
-        parts: dict[str, Any] = {"database": "up" if self.c.db.ping() else "down"}
+        from connectors.sql.stores import CONTEXTS
+
+        stores = {name: self.c.store(name).ping() for name in CONTEXTS}
+        parts: dict[str, Any] = {"database": "up" if all(stores.values()) else "down",
+                                 **{f"store:{n}": "up" if ok else "down" for n, ok in stores.items()}}
         up = broker_is_up(self.c.settings.bootstrap)
         parts["broker"] = "up" if up else "down"
         names = {g: self.c.topics.name(g) for g in GROUPS}
@@ -62,7 +67,7 @@ class KnownTokens:
 
         if time.monotonic() - self._at > self.every_s:
             try:
-                with self.c.db.read() as s:
+                with self.c.store("web").read() as s:
                     self._hashes = frozenset(s.scalars(select(TokenRow.token_hash).where(TokenRow.revoked_at.is_(None))))
             except Exception:
                 pass
@@ -90,7 +95,7 @@ def create_app(c: Container, *, feed: Any = None, producer: Any = None) -> FastA
     for r in (reports, incidents, units, hospitals, fund, claims, quick, sms):
         app.include_router(r.router)
 
-    @app.get("/healthz", tags=["operations"], summary="200 only when broker, the three pipelines and the database are up")
+    @app.get("/healthz", tags=["operations"], summary="200 only when the broker, every stage's workers and every store are up")
     def healthz() -> JSONResponse:
         ok, parts = app.state.health.check()
         return JSONResponse({"status": "ok" if ok else "degraded", **parts}, status_code=200 if ok else 503)

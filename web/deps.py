@@ -26,7 +26,7 @@ def caller(request: Request, creds: HTTPAuthorizationCredentials | None = Depend
     token = creds.credentials if creds else None
     if token is None and request.url.path.endswith("/stream"):
         token = request.query_params.get("access_token")  # EventSource cannot set headers
-    p = authenticate(c.db, token, c.clock.now())
+    p = authenticate(c.store("web"), token, c.clock.now())
     if p is None:
         raise Unauthorized("missing, unknown, expired or revoked bearer token")
     request.state.principal = p
@@ -61,7 +61,7 @@ def idempotent(request: Request, p: Principal, run: Callable[[], tuple[int, Any]
     if key is not None and (len(key) > 200 or not key.strip()):
         raise Unprocessable("Idempotency-Key must be 1..200 characters")
     if key:
-        with c.db.read() as s:
+        with c.store("web").read() as s:
             prev = s.get(IdempotencyRow, (p.token_id, key))
             if prev is not None:
                 if prev.method != request.method or prev.path != request.url.path:
@@ -76,7 +76,7 @@ def idempotent(request: Request, p: Principal, run: Callable[[], tuple[int, Any]
         status, body = err.status, {"error": err.message, **err.extra}
     if key and status < 500:
         try:
-            with c.db.uow() as uow:
+            with c.store("web").uow() as uow:
                 uow.session.add(IdempotencyRow(token_id=p.token_id, key=key, method=request.method,
                                                path=request.url.path, status_code=status,
                                                body=json.loads(json.dumps(body, default=str)), created_at=c.clock.now()))
@@ -87,8 +87,9 @@ def idempotent(request: Request, p: Principal, run: Callable[[], tuple[int, Any]
 
 
 def mutate(request: Request, p: Principal, action: str, target: str, fn: Callable[[Any, Any], Any],
-           status: int = 200, audit_detail: dict[str, Any] | None = None) -> JSONResponse:
-    """The shape of every mutating route: one unit of work that runs the service, appends the audit line
+           status: int = 200, audit_detail: dict[str, Any] | None = None, *, store: str) -> JSONResponse:
+    """The shape of every mutating route: one unit of work on the context's own ``store`` that runs the
+    service, appends the audit line (to that store's trail)
     and commits; domain refusals become their HTTP status; the outbox relay is woken; and the whole is
     safe under retry (``Idempotency-Key``)."""
     from web.errors import from_domain
@@ -97,7 +98,7 @@ def mutate(request: Request, p: Principal, action: str, target: str, fn: Callabl
 
     def run() -> tuple[int, Any]:
         try:
-            with c.db.uow() as uow:
+            with c.store(store).uow() as uow:
                 out = fn(uow.session, c)
                 audit(c, uow.session, p, action, target, **(audit_detail or {}))
                 uow.commit()

@@ -74,7 +74,7 @@ def install(app: FastAPI) -> None:
             c = request.app.state.container
             auth = request.headers.get("authorization", "")
             token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-            if authenticate(c.db, token, c.clock.now()) is None:
+            if authenticate(c.store("web"), token, c.clock.now()) is None:
                 return JSONResponse(error_body("missing, unknown, expired or revoked bearer token"), status_code=401,
                                     headers={"WWW-Authenticate": "Bearer"})
         errs = exc.errors()

@@ -35,6 +35,8 @@ class WriteBatch:
     # fast pass: units are booked at the end with one conditional statement (the batch then fails whole if
     # any was taken meanwhile, and is redone message by message, each booking checked at once)
     fast: bool = False
+    # the store has dispatch's orders: incident events carry them (elsewhere: the incident's facts only)
+    with_orders: bool = True
     bookings: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     sms: list[dict[str, Any]] = field(default_factory=list)
@@ -87,7 +89,7 @@ class WriteBatch:
         from connectors.sql.outbox import to_json_bytes
 
         if self.incident_changes:
-            rows = repo.snapshots(session, {c[0] for c in self.incident_changes})
+            rows = repo.snapshots(session, {c[0] for c in self.incident_changes}, with_orders=self.with_orders)
             for incident_id, change, at, version, extra, topic, owner in self.incident_changes:
                 value = to_json_bytes(repo.event_value(rows[incident_id], change, at, version, extra))
                 self.outbox.append({"owner": owner, "topic": topic, "key": incident_id.encode("utf-8"),

@@ -135,9 +135,17 @@ class UnitOfWork:
     def lock(self, name: str) -> None:
         """Serialise a critical section across processes (PostgreSQL advisory lock for the rest of
         the transaction; SQLite already holds the database write lock from BEGIN IMMEDIATE)."""
+        self.lock_all([name])
+
+    def lock_all(self, names: "list[str]") -> None:
+        """Several such locks, in sorted order (two transactions taking overlapping sets never deadlock),
+        with one statement."""
         s = self.session
-        if s.get_bind().dialect.name == "postgresql":
-            s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
+        if not names or s.get_bind().dialect.name != "postgresql":
+            return
+        s.execute(text("SELECT count(pg_advisory_xact_lock(hashtext(n))) FROM "
+                       "(SELECT unnest(CAST(:names AS text[])) AS n ORDER BY 1) AS ordered"),
+                  {"names": sorted(set(names))})
 
 
 class Database:
@@ -178,24 +186,41 @@ class Database:
         self.read_engine.dispose()
 
 
-def alembic_config(url: str):  # type: ignore[no-untyped-def]
+def alembic_config(url: str, context: str):  # type: ignore[no-untyped-def]
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(MIGRATIONS / context))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    from alembic import command
+def _ensure_place(url: str) -> None:
+    """The folder of a SQLite file (owner-only), or the PostgreSQL schema a store URL selects."""
+    from connectors.sql.stores import schema_of
 
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), revision)
+        Path(url[len("sqlite:///"):].split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
+        return
+    schema = schema_of(url)
+    if schema:
+        engine = make_engine(url)
+        try:
+            with engine.connect() as c:
+                c.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                c.commit()
+        finally:
+            engine.dispose()
 
 
-def downgrade(url: str, revision: str = "base") -> None:
+def upgrade(url: str, revision: str = "head", *, context: str) -> None:
     from alembic import command
 
-    command.downgrade(alembic_config(url), revision)
+    _ensure_place(url)
+    command.upgrade(alembic_config(url, context), revision)
+
+
+def downgrade(url: str, revision: str = "base", *, context: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(url, context), revision)

@@ -29,6 +29,25 @@ def facts_of(row: IncidentRow, report_ids: list[str] | None = None) -> IncidentF
     )
 
 
+def facts_json(f: IncidentFacts) -> dict[str, Any]:
+    """The incident's facts as the intake publishes them on ``intake.incident-facts``."""
+    return {"incident_id": f.incident_id, "lat": f.lat, "lon": f.lon, "address": f.address,
+            "first_reported_at": iso(f.first_reported_at), "last_reported_at": iso(f.last_reported_at),
+            "injured": f.injured, "fatalities": f.fatalities, "vehicles_movable": f.vehicles_movable,
+            "hit_and_run": f.hit_and_run, "hazards": list(f.hazards), "plates": list(f.plates),
+            "report_ids": list(f.report_ids), "sources": list(f.sources), "status": f.status}
+
+
+def facts_from_json(d: dict[str, Any]) -> IncidentFacts:
+    return IncidentFacts(
+        incident_id=d["incident_id"], lat=float(d["lat"]), lon=float(d["lon"]), address=d.get("address"),
+        first_reported_at=datetime.fromisoformat(d["first_reported_at"]),
+        last_reported_at=datetime.fromisoformat(d["last_reported_at"]), injured=int(d["injured"]),
+        fatalities=int(d["fatalities"]), vehicles_movable=bool(d["vehicles_movable"]), hit_and_run=bool(d["hit_and_run"]),
+        hazards=tuple(d.get("hazards") or ()), plates=tuple(d.get("plates") or ()),
+        report_ids=tuple(d.get("report_ids") or ()), sources=tuple(d.get("sources") or ()), status=d.get("status", "open"))
+
+
 def reports_of(session: Session, incident_id: str) -> list[tuple[datetime, str, dict[str, Any]]]:
     """(reported_at, report_id, payload) of the incident's reports in order; read once per pipeline batch."""
     buffered = batch.current(session)
@@ -225,14 +244,31 @@ def snapshot(session: Session, row: IncidentRow, *, with_timeline: bool = True) 
     return out
 
 
-def snapshots(session: Session, incident_ids: set[str]) -> dict[str, dict[str, Any]]:
-    """``snapshot(..., with_timeline=False)`` of many incidents with one query per table."""
+def facts_view(row: IncidentRow, report_ids: list[str]) -> dict[str, Any]:
+    """The incident as a store without dispatch's orders knows it (the intake's, a pipeline's copy): its
+    facts. No ``version``: versions count one store's changes, and a reader merges these into what it has."""
+    return {
+        "incident_id": row.incident_id, "status": row.status, "severity": row.severity,
+        "location": {"lat": row.lat, "lon": row.lon, "address": row.address},
+        "first_reported_at": iso(row.first_reported_at), "last_reported_at": iso(row.last_reported_at),
+        "injured": row.injured, "fatalities": row.fatalities, "vehicles_movable": row.vehicles_movable,
+        "hit_and_run": row.hit_and_run, "hazards": row.hazards, "plates": row.plates, "sources": row.sources,
+        "report_ids": report_ids, "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+    }
+
+
+def snapshots(session: Session, incident_ids: set[str], *, with_orders: bool = True) -> dict[str, dict[str, Any]]:
+    """``snapshot(..., with_timeline=False)`` of many incidents with one query per table (without orders:
+    ``facts_view``)."""
     ids = sorted(incident_ids)
     buffered = batch.current(session)
     rows = {i: buffered.incidents[i] for i in ids if i in buffered.incidents} if buffered is not None else {}
     if len(rows) < len(ids):
         rows.update((r.incident_id, r) for r in session.scalars(
             select(IncidentRow).where(IncidentRow.incident_id.in_([i for i in ids if i not in rows]))))
+    if not with_orders:
+        prefetch_reports(session, set(ids))
+        return {i: facts_view(rows[i], report_ids_of(session, i)) for i in ids}
     orders: dict[str, list[OrderRow]] = {i: [] for i in ids}
     for o in session.scalars(select(OrderRow).where(OrderRow.incident_id.in_(ids)).order_by(OrderRow.issued_at)):
         orders[o.incident_id].append(o)

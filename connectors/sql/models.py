@@ -159,8 +159,8 @@ class ReportRow(Base):
 class TimelineEntry(Base):
     __tablename__ = "incident_timeline"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
-    incident_row: Mapped["IncidentRow"] = flushed_after("IncidentRow")
+    # a context's own entries about an incident; they may precede its copy of the facts (no foreign key)
+    incident_id: Mapped[str] = mapped_column(String(40), index=True)
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]]
@@ -240,8 +240,9 @@ class OrderRow(Base):
 class AdmissionRow(Base):
     __tablename__ = "admissions"
     admission_id: Mapped[str] = mapped_column(String(60), primary_key=True)
-    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.incident_id"), index=True)
-    incident_row: Mapped["IncidentRow"] = flushed_after("IncidentRow")
+    # the pre-arrival notice comes from dispatch (an ``incidents`` change) and may arrive before the
+    # hospitals context has its copy of the incident's facts: no foreign key to the copy
+    incident_id: Mapped[str] = mapped_column(String(40), index=True)
     hospital_id: Mapped[str] = mapped_column(ForeignKey("hospitals.hospital_id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="notified")  # notified, confirmed, cancelled
     patients: Mapped[int]
@@ -256,7 +257,9 @@ class AdmissionRow(Base):
 class BillRow(Base):
     __tablename__ = "bills"
     bill_id: Mapped[str] = mapped_column(String(60), primary_key=True)
-    admission_id: Mapped[str] = mapped_column(ForeignKey("admissions.admission_id"), index=True)
+    # the hospitals context's bill, and the fund's copy of it (from ``hospitals.bills``): no foreign key,
+    # the fund's store has no admissions
+    admission_id: Mapped[str] = mapped_column(String(60), index=True)
     incident_id: Mapped[str] = mapped_column(String(40), index=True)
     hospital_id: Mapped[str] = mapped_column(String(40))
     amount_fen: Mapped[int] = mapped_column(Money)

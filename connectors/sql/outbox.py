@@ -45,10 +45,29 @@ def enqueue_sms(session: Session, owner: str, dedupe_key: str, to: str, body: st
     return True
 
 
+SMS_STORES = ("dispatch", "claims", "fund")  # the contexts that text people (each keeps its own SMS outbox)
+
+
+def sms_outbox(store: Any, limit: int, incident_id: str | None = None) -> list[tuple[str, Any]]:
+    """The texts of every context that sends them, newest first: ``(store name, a copy of the row)``."""
+    from types import SimpleNamespace
+
+    found: list[tuple[str, Any]] = []
+    for name in SMS_STORES:
+        with store(name).read() as s:
+            q = select(SmsMessage).order_by(SmsMessage.id.desc()).limit(limit)
+            if incident_id:
+                q = q.where(SmsMessage.incident_id == incident_id)
+            found += [(name, SimpleNamespace(**{c.key: getattr(m, c.key) for c in SmsMessage.__table__.columns}))
+                      for m in s.scalars(q)]
+    found.sort(key=lambda x: (x[1].created_at, x[1].id), reverse=True)
+    return found[:limit]
+
+
 def mark_in(session: Session, sent: list[int], held: list[int], now: datetime) -> None:
     """Mark outbox rows sent and SMS rows held, in the caller's transaction."""
     for i in range(0, len(sent), 500):
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent[i:i + 500])).values(sent_at=now))
-    for i in range(0, len(held), 500):
+    for i in range(0, len(held) if held else 0, 500):
         session.execute(update(SmsMessage).where(SmsMessage.id.in_(held[i:i + 500]),
                                                  SmsMessage.status == "pending").values(status="held"))

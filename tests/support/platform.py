@@ -1,4 +1,4 @@
-"""The platform as separate processes (three pipeline workers and the web), as `accidentlink run`
+"""The platform as separate processes (the intake, the pipelines, hospitals and the web), as `accidentlink run`
 starts them, on the test's broker, database and topic prefix; with kill/restart for crash tests."""
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[2]
-CHILDREN = {"dispatch": ["worker", "dispatch"], "rescue-fund": ["worker", "rescue-fund"],
-            "claims": ["worker", "claims"], "web": ["web"]}
+CHILDREN = {"intake": ["worker", "intake"], "dispatch": ["worker", "dispatch"],
+            "rescue-fund": ["worker", "rescue-fund"], "claims": ["worker", "claims"],
+            "hospitals": ["worker", "hospitals"], "web": ["web"]}
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "condition") -> Any:

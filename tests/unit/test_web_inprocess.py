@@ -30,12 +30,11 @@ def _closed_port() -> int:
 def container(migrated: str, tmp_path: Path) -> Iterator[Any]:
     from accidentlink.bootstrap import build
     from accidentlink.settings import Settings
-    from connectors.sql.db import Database
 
     settings = Settings(var_dir=tmp_path, database_url=migrated, kafka_bootstrap=f"127.0.0.1:{_closed_port()}")
-    c = build(settings, db=Database(migrated))
+    c = build(settings)
     yield c
-    c.db.dispose()
+    c.close()
 
 
 def _client(c: Any, producer: Any = None) -> TestClient:

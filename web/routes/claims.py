@@ -18,21 +18,21 @@ insurer = require("insurer")
 @router.get("/api/claims", summary="The insurer's own claims, newest first")
 def claims(request: Request, limit: int = Depends(limit_param), status: str | None = None,
            p: Principal = Depends(insurer)) -> list[dict[str, Any]]:
-    with container(request).db.read() as s:
+    with container(request).store("claims").read() as s:
         return C.list_claims(s, p.insurer_id, limit, status)
 
 
 @router.get("/api/claims-awaiting-routing", summary="Claims whose insurer code is unknown, for an administrator to route")
 def awaiting_routing(request: Request, limit: int = Depends(limit_param),
                      p: Principal = Depends(require("dispatcher"))) -> list[dict[str, Any]]:
-    with container(request).db.read() as s:
+    with container(request).store("claims").read() as s:
         return C.list_claims(s, None, limit, "awaiting_routing")
 
 
 @router.get("/api/claims/{claim_id}", summary="One of the insurer's claims")
 def claim(claim_id: str, request: Request, p: Principal = Depends(insurer)) -> dict[str, Any]:
     try:
-        with container(request).db.read() as s:
+        with container(request).store("claims").read() as s:
             return C.claim_json(C.own_claim(s, claim_id, p.insurer_id))
     except Exception as e:
         raise from_domain(e) from None
@@ -55,7 +55,7 @@ class RouteBody(BaseModel):
 def route(claim_id: str, body: RouteBody, request: Request, p: Principal = Depends(require("dispatcher"))) -> Any:
     return mutate(request, p, "claim.route", claim_id,
                   lambda s, c: C.route_claim(s, c.topics, claim_id, body.insurer, p.actor, c.clock.now()),
-                  audit_detail={"insurer": body.insurer})
+                  audit_detail={"insurer": body.insurer}, store="claims")
 
 
 @router.post("/api/claims/{claim_id}/{action}",
@@ -64,4 +64,4 @@ def claim_action(claim_id: str, action: str, body: ActionBody, request: Request,
     fields = body.model_dump(exclude_none=True)
     return mutate(request, p, f"claim.{action}", claim_id,
                   lambda s, c: C.act(s, c.topics, claim_id, p.insurer_id, action, fields, p.actor, c.clock.now()),
-                  audit_detail=fields)
+                  audit_detail=fields, store="claims")

@@ -21,13 +21,13 @@ admin = require("fund_admin")
 @router.get("/api/fund/cases", summary="Rescue-fund advance cases, newest first")
 def cases(request: Request, limit: int = Depends(limit_param), status: str | None = None,
           p: Principal = Depends(admin)) -> list[dict[str, Any]]:
-    with container(request).db.read() as s:
+    with container(request).store("fund").read() as s:
         return F.list_cases(s, limit, status)
 
 
 @router.get("/api/fund/queue", summary="Review queue: cases awaiting decision or payment, oldest deadline first")
 def queue(request: Request, limit: int = Depends(limit_param), p: Principal = Depends(admin)) -> list[dict[str, Any]]:
-    with container(request).db.read() as s:
+    with container(request).store("fund").read() as s:
         return F.review_queue(s, limit)
 
 
@@ -36,7 +36,7 @@ def case(case_id: str, request: Request, p: Principal = Depends(admin)) -> dict[
     from hospitals.services import bill_json
     from connectors.sql.models import BillRow
 
-    with container(request).db.read() as s:
+    with container(request).store("fund").read() as s:
         r = s.get(FundCaseRow, case_id)
         if r is None:
             raise NotFound(f"no fund case {case_id}")
@@ -51,7 +51,7 @@ def case(case_id: str, request: Request, p: Principal = Depends(admin)) -> dict[
 
 def _act(request: Request, p: Principal, action: str, case_id: str, fn: Callable[[Any, Any], dict[str, Any]],
          **audit_detail: Any) -> Any:
-    return mutate(request, p, action, case_id, fn, audit_detail=audit_detail)
+    return mutate(request, p, action, case_id, fn, audit_detail=audit_detail, store="fund")
 
 
 class ApproveBody(BaseModel):
@@ -90,7 +90,7 @@ def funeral(body: FuneralBody, request: Request, p: Principal = Depends(admin)) 
                   lambda s, c: F.apply_for_funeral_costs(s, "web", c.topics, body.incident_id, body.amount_fen,
                                                          body.relative, body.body_disposal_notice,
                                                          c.settings.province, c.clock.now()),
-                  status=201, audit_detail={"amount_fen": body.amount_fen})
+                  status=201, audit_detail={"amount_fen": body.amount_fen}, store="fund")
 
 
 @router.post("/api/fund/cases/{case_id}/approve", summary="Approve an advance (422 with allowed_fen when above entitlement)")

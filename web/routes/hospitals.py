@@ -24,7 +24,7 @@ def _scope(p: Principal, hospital_id: str) -> None:
 def admissions(hospital_id: str, request: Request, limit: int = Depends(limit_param), status: str | None = None,
                p: Principal = Depends(hospital)) -> list[dict[str, Any]]:
     _scope(p, hospital_id)
-    with container(request).db.read() as s:
+    with container(request).store("hospitals").read() as s:
         return H.list_admissions(s, hospital_id, limit, status)
 
 
@@ -36,7 +36,7 @@ def confirm(hospital_id: str, admission_id: str, request: Request, p: Principal 
 
     def run() -> tuple[int, Any]:
         try:
-            with c.db.uow() as uow:
+            with c.store("hospitals").uow() as uow:
                 body, changed = H.confirm_admission(uow.session, hospital_id, admission_id, p.actor, c.clock.now())
                 if changed:
                     audit(c, uow.session, p, "admission.confirm", admission_id)
@@ -74,4 +74,4 @@ def bill(hospital_id: str, admission_id: str, body: BillBody, request: Request, 
                              p.actor, c.clock.now(), c.settings.province)
 
     return mutate(request, p, "bill.record", admission_id, record, status=201,
-                  audit_detail={"amount_fen": body.amount_fen})
+                  audit_detail={"amount_fen": body.amount_fen}, store="hospitals")

@@ -24,7 +24,7 @@ dispatcher = require("dispatcher")
 def list_incidents(request: Request, limit: int = Depends(limit_param), status: str | None = None,
                    p: Principal = Depends(dispatcher)) -> list[dict[str, Any]]:
     c = container(request)
-    with c.db.read() as s:
+    with c.store("dispatch").read() as s:
         q = select(IncidentRow).order_by(IncidentRow.first_reported_at.desc(), IncidentRow.incident_id.desc()).limit(limit)
         if status:
             q = q.where(IncidentRow.status == status)
@@ -66,7 +66,7 @@ def get_incident(incident_id: str, request: Request, p: Principal = Depends(disp
     from dispatch.services import order_figures
 
     c = container(request)
-    with c.db.read() as s:
+    with c.store("dispatch").read() as s:
         row = s.get(IncidentRow, incident_id)
         if row is None:
             raise NotFound(f"no incident {incident_id}")
@@ -74,7 +74,27 @@ def get_incident(incident_id: str, request: Request, p: Principal = Depends(disp
         now = c.clock.now()
         for o in out["orders"]:  # response-time figures against the targets, and what is late right now
             o["figures"] = order_figures(row, s.get(OrderRow, o["order_id"]), now)
-        return out
+    out["timeline"] = whole_timeline(c, incident_id, out["timeline"])
+    return out
+
+
+TIMELINE_STORES = ("hospitals", "fund", "claims")  # dispatch's own timeline is the incident's; these add theirs
+
+
+def whole_timeline(c: Any, incident_id: str, own: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The incident's timeline across contexts: each context's own entries, from its own store, in time order."""
+    from datetime import datetime
+
+    from accidentlink.clock import iso
+    from accidentlink.masking import mask_record
+    from connectors.sql.models import TimelineEntry
+
+    entries = list(own)
+    for name in TIMELINE_STORES:
+        with c.store(name).read() as s:
+            entries += [{"at": iso(t.at), "kind": t.kind, **mask_record(t.detail)} for t in s.scalars(
+                select(TimelineEntry).where(TimelineEntry.incident_id == incident_id).order_by(TimelineEntry.id))]
+    return sorted(entries, key=lambda e: datetime.fromisoformat(e["at"]))  # stable: each store's order kept
 
 
 class CloseBody(BaseModel):

@@ -25,7 +25,7 @@ PAGE = Path(__file__).resolve().parent.parent / "pages" / "quick.html"
 def _run(request: Request, fn: Any) -> Any:
     c = container(request)
     try:
-        with c.db.uow() as uow:
+        with c.store("claims").uow() as uow:
             out = fn(uow.session, c)
             uow.commit()
     except Exception as e:
@@ -42,7 +42,7 @@ def page(quick_id: str) -> FileResponse:
 @router.get("/api/quick/{quick_id}", summary="A party's view of its quick-handling case (link token `t`)")
 def view(quick_id: str, request: Request, t: str | None = Depends(party_link)) -> dict[str, Any]:
     try:
-        with container(request).db.read() as s:
+        with container(request).store("claims").read() as s:
             return Q.case_view(s, quick_id, t)
     except Exception as e:
         raise from_domain(e) from None
@@ -78,7 +78,7 @@ def confirm(quick_id: str, body: ConfirmBody, request: Request, t: str | None = 
 
 @router.get("/api/quick", summary="Police online determination queue (disputes and cases the table cannot settle)")
 def queue(request: Request, limit: int = Depends(limit_param), p: Principal = Depends(require("dispatcher"))) -> Any:
-    with container(request).db.read() as s:
+    with container(request).store("claims").read() as s:
         return Q.police_queue(s, limit)
 
 
@@ -92,4 +92,4 @@ class DetermineBody(BaseModel):
 def determine(quick_id: str, body: DetermineBody, request: Request, p: Principal = Depends(require("dispatcher"))) -> Any:
     return mutate(request, p, "quick.determine", quick_id,
                   lambda s, c: Q.police_determine(s, c.topics, quick_id, body.shares, body.reason, p.actor, c.clock.now()),
-                  audit_detail={"shares": body.shares})
+                  audit_detail={"shares": body.shares}, store="claims")

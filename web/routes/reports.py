@@ -91,7 +91,7 @@ def geocode_body(state: Any, body: bytes) -> bytes:
 def _stored_answer(c: Any, p: Principal, key: str) -> Any:
     from connectors.sql.models import IdempotencyRow
 
-    with c.db.read() as s:
+    with c.store("web").read() as s:
         row = s.get(IdempotencyRow, (p.token_id, key[:200]))
         return (row.status_code, row.body) if row is not None else None
 
@@ -102,7 +102,7 @@ def _store_answer(c: Any, p: Principal, key: str, path: str, answer: dict[str, A
     from connectors.sql.models import IdempotencyRow
 
     try:
-        with c.db.uow() as uow:
+        with c.store("web").uow() as uow:
             uow.session.add(IdempotencyRow(token_id=p.token_id, key=key[:200], method="POST", path=path,
                                            status_code=202, body=answer, created_at=c.clock.now()))
             uow.commit()

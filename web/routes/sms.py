@@ -22,14 +22,12 @@ router = APIRouter(tags=["sms"])
 @router.get("/api/sms", summary="The SMS outbox, newest first (phones masked)")
 def outbox(request: Request, limit: int = Depends(limit_param), incident_id: str | None = None,
            p: Principal = Depends(require("dispatcher"))) -> list[dict[str, Any]]:
-    with container(request).db.read() as s:
-        q = select(SmsMessage).order_by(SmsMessage.id.desc()).limit(limit)
-        if incident_id:
-            q = q.where(SmsMessage.incident_id == incident_id)
-        return [{"id": m.id, "to": mask_phone(m.to), "body": m.body, "purpose": m.purpose, "status": m.status,
-                 "incident_id": m.incident_id, "created_at": iso(m.created_at),
-                 "sent_at": iso(m.sent_at) if m.sent_at else None, "provider_sid": m.provider_sid}
-                for m in s.scalars(q)]
+    from connectors.sql.outbox import sms_outbox
+
+    return [{"id": m.id, "store": store, "to": mask_phone(m.to), "body": m.body, "purpose": m.purpose,
+             "status": m.status, "incident_id": m.incident_id, "created_at": iso(m.created_at),
+             "sent_at": iso(m.sent_at) if m.sent_at else None, "provider_sid": m.provider_sid}
+            for store, m in sms_outbox(container(request).store, limit, incident_id)]
 
 
 @router.post("/api/sms/inbound", summary="Twilio inbound SMS webhook (X-Twilio-Signature required)",

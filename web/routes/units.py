@@ -27,7 +27,7 @@ def unit_json(u: UnitRow) -> dict[str, Any]:
 def list_units(request: Request, limit: int = Depends(limit_param), service: str | None = None,
                status: str | None = None, p: Principal = Depends(require("dispatcher"))) -> list[dict[str, Any]]:
     c = container(request)
-    with c.db.read() as s:
+    with c.store("dispatch").read() as s:
         q = select(UnitRow).order_by(UnitRow.status_at.desc(), UnitRow.unit_id).limit(limit)
         if service:
             q = q.where(UnitRow.service == service)
@@ -51,7 +51,7 @@ def set_status(unit_id: str, body: StatusBody, request: Request, p: Principal = 
     if p.role not in ("dispatcher", "unit"):
         raise Forbidden(f"role '{p.role}' may not change unit status")
     c = container(request)
-    with c.db.read() as s:
+    with c.store("dispatch").read() as s:
         exists = s.get(UnitRow, unit_id) is not None
     if p.role == "unit" and p.unit_id != unit_id:
         raise Forbidden("a unit token may change only its own unit")

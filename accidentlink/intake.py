@@ -1,0 +1,123 @@
+"""The intake stage (consumer group ``intake``): the only reader of ``accidents.reported``.
+
+1. ``Rekeyer``: validates each report, places an address-only report with the geocoder, dead-letters
+   what is not a report (once, by its position) and forwards the rest, bytes unchanged unless geocoded,
+   to ``intake.reports-by-area`` keyed by the report's area (``accidentlink.areas``).
+2. The merge (``accidentlink.pipeline.Pipeline`` with ``merge=True``) reads that topic: reports become
+   unified incidents, under per-area locks, in the intake's own store; every change goes onto
+   ``incidents`` and ``intake.incident-facts``.
+3. ``IntakeHandler.on_incident_changes``: an incident the dispatcher closed takes no more reports.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from accidentlink.areas import area_of, areas_to_lock
+from accidentlink.pipeline import Pipeline, RawMessage, unseen_events
+from accidentlink.reports import AccidentReport, InvalidReport, parse_report
+
+log = logging.getLogger("accidentlink.intake")
+
+BY_AREA_TOPIC = "intake.reports-by-area"
+CONSUMER = "intake"
+
+Geocode = Callable[[str], "tuple[float, float] | None"]
+Send = Callable[[str, bytes, bytes, "list[tuple[str, bytes]]"], Any]
+
+
+class Unlocatable(InvalidReport):
+    """An address-only report whose address the geocoder does not know."""
+
+
+def place(value: bytes | None, geocode: Geocode) -> bytes | None:
+    """A location with an address and no coordinates gets them from the geocoder (``geocoded: true``);
+    anything else is returned as it came (the parser gives the reasons)."""
+    if not value:
+        return value
+    try:
+        doc = json.loads(value)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return value
+    loc = doc.get("location") if isinstance(doc, dict) else None
+    if not (isinstance(loc, dict) and isinstance(loc.get("address"), str) and loc.get("lat") is None
+            and loc.get("lon") is None):
+        return value
+    found = geocode(loc["address"])
+    if found is None:
+        raise Unlocatable(f"location has no lat/lon and the address {loc['address'][:60]!r} is not in the gazetteer")
+    loc["lat"], loc["lon"] = found
+    loc["geocoded"] = True
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+@dataclass
+class Rekeyed:
+    forwarded: int = 0
+    rejected: int = 0
+    areas: set[str] = field(default_factory=set)
+
+
+class Rekeyer:
+    """Validate, geocode, dead-letter or forward by area. Forwarding is at least once (the merge's inbox
+    makes a repeat a no-op); the batch's offsets are committed after ``flush``."""
+
+    def __init__(self, dead_letters: Pipeline, send: Send, flush: Callable[[], None], topic: str, geocode: Geocode):
+        self.dead_letters, self.send, self.flush, self.topic, self.geocode = dead_letters, send, flush, topic, geocode
+
+    def process(self, messages: list[RawMessage]) -> Rekeyed:
+        out = Rekeyed()
+        bad: list[tuple[RawMessage, str]] = []
+        for m in messages:
+            try:
+                value = place(m.value, self.geocode)
+                report = parse_report(value)  # type: ignore[arg-type]
+            except InvalidReport as e:
+                bad.append((m, str(e)))
+                continue
+            except Exception as e:  # anything the parser did not foresee: never stop the batch
+                bad.append((m, f"unreadable report: {type(e).__name__}: {str(e)[:200]}"))
+                continue
+            area = area_of(report.location.lat, report.location.lon)
+            self.send(self.topic, area.encode(), value, list(m.headers))  # type: ignore[arg-type]
+            out.forwarded += 1
+            out.areas.add(area)
+        if bad:
+            self.dead_letters.dead_letter_each(bad)
+            out.rejected = len(bad)
+        self.flush()
+        return out
+
+
+def merge_locks(reports: list[AccidentReport]) -> list[str]:
+    return areas_to_lock([(r.location.lat, r.location.lon) for r in reports])
+
+
+class IntakeHandler:
+    """Intake's own reaction to changes others made: a closed incident takes no more reports."""
+
+    def __init__(self, db: Any, clock: Any):
+        self.db, self.clock = db, clock
+
+    def on_incident_changes(self, messages: list[RawMessage]) -> None:
+        from connectors.sql.models import IncidentRow
+
+        closed = []
+        for m in messages:
+            try:
+                v = json.loads(m.value or b"")
+            except ValueError:
+                continue
+            if isinstance(v, dict) and v.get("change") == "closed" and isinstance(v.get("incident_id"), str):
+                closed.append(m)
+        if not closed:
+            return
+        now = self.clock.now()
+        with self.db.uow() as uow:
+            for v in unseen_events(uow.session, CONSUMER, closed, "event_id", now):
+                row = uow.session.get(IncidentRow, v["incident_id"])
+                if row is not None and row.status != "closed":
+                    row.status, row.closed_at, row.updated_at = "closed", now, now
+            uow.commit()

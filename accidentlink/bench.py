@@ -1,17 +1,23 @@
 """``accidentlink bench`` (``make bench``): the platform under load, against a bare-Kafka baseline.
 
 It starts what it needs (a broker on free ports unless ``KAFKA_BOOTSTRAP_SERVERS`` is set, a fresh
-database, the three pipeline workers and the web process, 10,000 synthetic units besides the demo
-ones), then measures in one run:
+store per context, the worker of every stage and the web process, 10,000 synthetic units besides the
+demo ones), then measures in one run:
 
-1. baseline: bare kafka-python produce-to-consume rate and round trip on the same broker, and the
-   floor: the machine's CPU for the contract's Kafka traffic of one accident, with no pipeline;
+1. baseline: bare kafka-python produce-to-consume rate and round trip on the same broker, and two floors,
+   the machine's CPU for one accident's Kafka traffic with no pipeline: the contract's (the report read by
+   three groups, 7.5 outbound messages) and the platform's (the same outbound messages; the report read by
+   the intake, re-keyed by area and read once more, and one incident-facts message read by four groups);
 2. unit choice among 10,000 units (spatial index vs brute-force geodesic);
-3. throughput: a burst of synthetic accidents of realistic mix, until all three pipelines have
-   consumed every report -> ``accidents_per_s``;
-4. latency at a steady rate (500/s by default): report produced -> both dispatch orders on
+3. each stage alone (``--stage-n`` reports, every other worker stopped): the intake until it has published
+   the facts of them all, then each pipeline on those facts -> ``stage_rate_<stage>``;
+4. throughput: a burst of synthetic accidents of realistic mix, until every stage has handled every
+   report -> ``accidents_per_s``, CPU per accident per process and its ratio to the platform's floor;
+5. isolation: another burst and, once dispatch is through it, injured crashes at a steady rate (20/s)
+   while the rescue fund and claims are still behind -> ``dispatch_p99_ms_under_backlog``;
+6. latency at a steady rate (100/s, then 500/s by default): report produced -> both dispatch orders on
    ``dispatch.orders`` (p50/p95/p99), and -> fund case / claim opened;
-5. peak memory (VmHWM) of every process.
+7. peak memory (VmHWM) of every process.
 
 Progress goes to stderr; the table and, as the last line, one JSON object go to stdout.
 """
@@ -29,10 +35,14 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, NamedTuple
 
 CST = timezone(timedelta(hours=8))
 BOX = (36.0, 37.3, 115.3, 118.6)  # Liaocheng to Zibo
+# each phase's first accident number: phases never repeat each other's crashes (same place, same plates:
+# they would merge into the earlier incidents and never be measured)
+FIRST = {"burst": 0, "low": 10_000_000, "steady": 20_000_000, "stages": 30_000_000, "backlog": 40_000_000,
+         "warm-up": 50_000_000}
 
 
 def progress(msg: str) -> None:
@@ -61,9 +71,12 @@ def synthetic_units(n: int, rng: random.Random) -> dict[str, Any]:
             "hospitals": [], "posts": posts, "units": units}
 
 
-def accident(rng: random.Random, i: int) -> dict[str, Any]:
-    """Realistic mix: most crashes are minor two-car ones; some injure, some flee, a few kill."""
+def accident(rng: random.Random, i: int, injured_only: bool = False) -> dict[str, Any]:
+    """Realistic mix: most crashes are minor two-car ones; some injure, some flee, a few kill.
+    ``injured_only``: the same mix of the crashes that injure (each needs an ambulance and the police)."""
     r = rng.random()
+    if injured_only:
+        r = 0.55 + 0.45 * r
     lat, lon = rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:])
     injured = fatalities = 0
     hit_and_run = False

@@ -8,7 +8,8 @@ Every bounded context owns its tables in its own store and no statement reaches 
 - ``claims``: its copy of the incident facts, claims, quick-handling cases;
 - ``web``: bearer tokens and idempotency keys.
 
-Every store also has the delivery bookkeeping (``processed_events`` inbox, ``outbox``), and those with
+Every store also has the delivery bookkeeping (``processed_events`` inbox, ``outbox``, the record of what
+it dead-lettered, ``rejected_messages``), and those with
 effects outside (``sms_outbox``) or with people acting on them (``audit_log``) have those too. What one
 context needs of another arrives as events on Kafka and is kept as its own copy (same row shapes,
 ``IncidentRow``/``ReportRow``/``BillRow``, filled only by that context's consumers).
@@ -29,11 +30,11 @@ from typing import Iterator, Mapping
 
 CONTEXTS = ("intake", "dispatch", "hospitals", "fund", "claims", "web")
 
-_INBOX_OUTBOX = ("processed_events", "outbox")
+_INBOX_OUTBOX = ("processed_events", "outbox", "rejected_messages")  # what every consumer needs to deliver once
 _INCIDENT_COPY = ("incidents", "reports", "incident_timeline")
 
 TABLES: Mapping[str, tuple[str, ...]] = {
-    "intake": _INBOX_OUTBOX + ("incidents", "reports", "rejected_messages"),
+    "intake": _INBOX_OUTBOX + ("incidents", "reports"),
     "dispatch": _INBOX_OUTBOX + _INCIDENT_COPY + ("sms_outbox", "audit_log", "posts", "hospitals", "units", "orders"),
     "hospitals": _INBOX_OUTBOX + _INCIDENT_COPY + ("audit_log", "hospitals", "admissions", "bills"),
     "fund": _INBOX_OUTBOX + _INCIDENT_COPY + ("sms_outbox", "audit_log", "bills", "fund_cases", "fund_payments",

@@ -1,12 +1,15 @@
 """The published contract documents stay in step with the code.
 
-- ``docs/asyncapi.yaml``: one channel per topic of ``streams/topics.PARTITIONS`` (and no other); the
-  consumer groups of ``streams/topics.GROUPS``; the ``accident-report/1`` schema agrees with
+- ``docs/asyncapi.yaml``: one channel per topic of ``streams/topics.PARTITIONS`` (and no other), the
+  internal ones marked internal; the consumer groups of ``streams/topics.GROUPS`` and what each reads (only
+  the intake reads ``accidents.reported``, every pipeline ``intake.incident-facts``); the ``accident-report/1`` schema agrees with
   ``accidentlink.reports`` (required fields, sources, hazards, party fields), accepts the contract's
   example and rejects what ``parse_report`` rejects wherever JSON Schema can say so; the enums of the
-  outbound schemas equal the values the code produces; and every message the pipelines and the HTTP
-  routes actually write (run in-process on SQLite, no broker) validates against its channel's schema.
-- ``docker-compose.yml``: the three workers run the three groups, beside web, postgres and kafka.
+  outbound schemas equal the values the code produces; and every message the intake, the pipelines and
+  the HTTP routes actually write (run in-process on a SQLite store per context, no broker, each topic
+  delivered to the groups that read it) validates against its channel's schema.
+- ``docker-compose.yml``: one worker service per consumer group (the intake and the four pipelines),
+  beside web, postgres and kafka.
 
 Schemas are checked with ``jsonschema`` or ``jsonschema_rs`` (schemathesis brings one of them), or a
 small built-in checker of the keywords the document uses when neither is installed.
@@ -256,7 +259,18 @@ def test_channel_states_the_topics_partition_count_key_and_payload(topic: str) -
     assert "payload" in msg
 
 
-def test_the_three_pipelines_read_reports_in_their_own_consumer_groups() -> None:
+# What each consumer group reads, as streams/worker.py wires it: the intake's two agents and its closures; each
+# pipeline's incident facts, then the topics its handler declares (``topics()``).
+READS = {
+    "intake": {"accidents.reported", "intake.reports-by-area", "incidents"},
+    "dispatch": {"intake.incident-facts", "incidents"},
+    "rescue-fund": {"intake.incident-facts", "hospitals.bills"},
+    "claims": {"intake.incident-facts", "hospitals.bills"},
+    "hospitals": {"intake.incident-facts", "incidents"},
+}
+
+
+def test_the_intake_alone_reads_reports_and_each_pipeline_reads_incident_facts_in_its_own_group() -> None:
     reads: dict[str, set[str]] = {}
     for op in asyncapi()["operations"].values():
         if op["action"] != "receive":
@@ -264,9 +278,35 @@ def test_the_three_pipelines_read_reports_in_their_own_consumer_groups() -> None
         group_enum = op["bindings"]["kafka"]["groupId"]["enum"]
         assert len(group_enum) == 1, "one consumer group per operation"
         reads.setdefault(group_enum[0], set()).add(resolve(op["channel"]["$ref"])["address"])
-    assert set(reads) == set(GROUPS)
+    assert set(reads) == set(GROUPS) == set(READS)
+    assert reads == READS
+    assert [g for g in GROUPS if "accidents.reported" in reads[g]] == ["intake"], "only the intake reads raw reports"
     for group in GROUPS:
-        assert "accidents.reported" in reads[group], f"group {group} must read accidents.reported"
+        if group != "intake":
+            assert "intake.incident-facts" in reads[group], f"group {group} must read intake.incident-facts"
+
+
+def test_the_documented_reads_are_what_the_workers_subscribe_to() -> None:
+    """READS against the code: each pipeline handler's extra topics (``topics()``) plus the incident facts."""
+    import inspect
+
+    from claims.services import ClaimsHandler
+    from dispatch.services import DispatchHandler
+    from fund.services import FundHandler
+    from hospitals.services import HospitalsHandler
+
+    worker = (REPO / "streams" / "worker.py").read_text("utf-8")
+    for needle in ("T.REPORTS", "T.BY_AREA", "T.INCIDENTS", "T.FACTS"):
+        assert needle in worker, f"streams/worker.py no longer subscribes to {needle}"
+    for group, cls in {"dispatch": DispatchHandler, "rescue-fund": FundHandler, "claims": ClaimsHandler,
+                       "hospitals": HospitalsHandler}.items():
+        declared_topics = set(re.findall(r'"([a-z.]+)":\s*self\.', inspect.getsource(cls.topics)))
+        assert READS[group] == {"intake.incident-facts"} | declared_topics, group
+
+
+def test_internal_topics_are_marked_internal() -> None:
+    for topic in ("intake.reports-by-area", "intake.incident-facts"):
+        assert {t["name"] for t in channels_by_topic()[topic]["tags"]} == {"internal"}, topic
 
 
 def test_every_operation_refers_to_a_channel_and_its_own_messages() -> None:
@@ -587,10 +627,64 @@ def _party(plate: str, insurer: str | None, phone: str) -> dict[str, Any]:
             "insurer": insurer, "ci_policy": f"POL-{plate}" if insurer else None, "licensed": True}
 
 
+class _Bus:
+    """Kafka in miniature for the in-process run: every store's outbox, delivered to the consumer groups that
+    read each topic (as ``streams/worker.py`` wires them), until nothing new is written."""
+
+    def __init__(self, c: Any, pipes: dict[str, Any], intake_closures: Callable[[list[Any]], None]) -> None:
+        from streams import topics as T
+
+        self.c, self.pipes = c, pipes
+        self.last: dict[str, int] = {}
+        self.offsets: dict[str, int] = {}
+        self.written: list[dict[str, Any]] = []
+        facts = [pipes[g].process for g in GROUPS if g != "intake"]
+        self.readers: dict[str, list[Callable[[list[Any]], Any]]] = {
+            T.FACTS: facts,
+            T.INCIDENTS: [intake_closures, *(pipes[g].handler.topics()[T.INCIDENTS] for g in GROUPS
+                                            if g != "intake" and T.INCIDENTS in pipes[g].handler.topics())],
+            T.BILLS: [pipes[g].handler.topics()[T.BILLS] for g in GROUPS
+                      if g != "intake" and T.BILLS in pipes[g].handler.topics()],
+        }
+
+    def raw(self, topic: str, key: bytes | None, value: bytes | None, headers: Any = ()) -> Any:
+        from accidentlink.pipeline import RawMessage
+
+        offset = self.offsets[topic] = self.offsets.get(topic, -1) + 1
+        return RawMessage(topic, 0, offset, key, value, tuple(headers))
+
+    def settle(self) -> None:
+        from sqlalchemy import select
+
+        from connectors.sql.models import OutboxMessage
+        from connectors.sql.stores import TABLES
+
+        while True:
+            new: list[Any] = []
+            for context, tables in TABLES.items():
+                if "outbox" not in tables:
+                    continue
+                with self.c.store(context).read() as s:
+                    rows = s.scalars(select(OutboxMessage).where(OutboxMessage.id > self.last.get(context, 0))
+                                     .order_by(OutboxMessage.id)).all()
+                    for m in rows:
+                        self.last[context] = m.id
+                        self.written.append({"topic": m.topic, "key": m.key, "value": m.value, "headers": m.headers})
+                        new.append(self.raw(m.topic, m.key, m.value))
+            if not new:
+                return
+            for topic, readers in self.readers.items():
+                batch = [m for m in new if m.topic == topic]
+                if batch:
+                    for read in readers:
+                        read(batch)
+
+
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """Run the three pipelines and the HTTP routes in-process (SQLite, no broker) through a day of
-    crashes, and return every message they queued for Kafka (the outbox)."""
+    """Run the intake, the pipelines and the HTTP routes in-process (a SQLite store per context, no broker)
+    through a day of crashes, deliver what each consumer group reads from the stores' outboxes, and return
+    every message they wrote for Kafka (the outboxes, and the intake's re-keyed reports)."""
     import warnings
 
     from sqlalchemy import select
@@ -598,22 +692,26 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     from accidentlink.bootstrap import Container
     from accidentlink.clock import FixedClock, iso
     from accidentlink.demo import load_resources_into_db
+    from accidentlink.intake import IntakeHandler, Rekeyer
     from accidentlink.pipeline import RawMessage
     from accidentlink.settings import Settings
+    from connectors.geo import GazetteerGeocoder
     from connectors.sms import HeldSms
-    from connectors.sql.db import Database, upgrade
-    from connectors.sql.models import OutboxMessage
+    from connectors.sql.stores import upgrade_all
+    from streams import topics as T
     from web.app import create_app
     from web.auth import create_token
 
     work = tmp_path_factory.mktemp("contract-run")
-    url = f"sqlite:///{work / 'run.db'}"
-    upgrade(url)
+    url = f"sqlite:///{work / 'run.db'}"  # a file per context beside it: run.intake.db, run.dispatch.db, ...
+    upgrade_all(url, work)
     clock = FixedClock()
     settings = Settings(var_dir=work, database_url=url, kafka_bootstrap="127.0.0.1:1", twilio_account_sid=None,
                         twilio_auth_token=None, twilio_from=None)
-    c = Container(settings=settings, db=Database(url), clock=clock, sms=HeldSms())
+    c = Container(settings=settings, clock=clock, sms=HeldSms())
     load_resources_into_db(c)
+    pipes = {g: c.pipeline(g) for g in GROUPS}
+    bus = _Bus(c, pipes, IntakeHandler(c.store("intake"), clock).on_incident_changes)
     t0 = clock.now()
     reports = [
         # 聊临路梁水镇段: two cars, one person trapped; one vehicle insured, one not; then the 120 call of the same crash
@@ -626,14 +724,23 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
         _report("12123-T-0003", "12123", t0, 36.4560, 115.9850,
                 parties=[_party("鲁P11111", "PINGAN", "+8613900000003"), _party("鲁P22222", "NEWCO", "+8613900000004")]),
     ]
-    msgs = [RawMessage("accidents.reported", 0, i, r["report_id"].encode(), json.dumps(r, ensure_ascii=False).encode())
+    msgs = [RawMessage(T.REPORTS, 0, i, r["report_id"].encode(), json.dumps(r, ensure_ascii=False).encode())
             for i, r in enumerate(reports)]
-    msgs.append(RawMessage("accidents.reported", 1, 7, b"bad-1", b'{"schema": "accident-report/1"', (("trace", b"x"),)))
-    for group in GROUPS:
-        c.pipeline(group).process(msgs)
+    msgs.append(RawMessage(T.REPORTS, 1, 7, b"bad-1", b'{"schema": "accident-report/1"', (("trace", b"x"),)))
+
+    # the intake: re-key by area (dead-lettering the bad one), then merge into incidents
+    by_area: list[RawMessage] = []
+
+    def send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        bus.written.append({"topic": topic, "key": key, "value": value, "headers": headers})
+        by_area.append(bus.raw(topic, key, value, headers))
+
+    Rekeyer(pipes["intake"], send, lambda: None, T.BY_AREA, GazetteerGeocoder().geocode).process(msgs)
+    pipes["intake"].process(by_area)
+    bus.settle()  # incident facts to the pipelines, dispatch's pre-arrival notices to hospitals
 
     def token(role: str, name: str, **kw: str) -> dict[str, str]:
-        return {"Authorization": "Bearer " + create_token(c.db, role, name, clock.now(), **kw)[0]}
+        return {"Authorization": "Bearer " + create_token(c.store("web"), role, name, clock.now(), **kw)[0]}
 
     dispatcher = token("dispatcher", "调度员甲")
     with warnings.catch_warnings():
@@ -644,6 +751,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
 
     def ok(r: Any) -> Any:
         assert r.status_code < 300, f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text}"
+        bus.settle()
         return r.json()
 
     with client:
@@ -658,12 +766,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
         base = f"/api/hospitals/{detail['hospital_id']}/admissions/{detail['admission_id']}"
         ok(client.post(base + "/confirm", headers=hospital))
         ok(client.post(base + "/bills", json={"amount_fen": 2_500_000, "rescue_started_at": iso(clock.now())},
-                       headers=hospital))
-        with c.db.read() as s:
-            bills = [RawMessage("hospitals.bills", 0, i, m.key, m.value) for i, m in enumerate(
-                s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "hospitals.bills")))]
-        c.handler("rescue-fund").on_bills(bills)  # type: ignore[attr-defined]
-        c.handler("claims").on_bills(bills)  # type: ignore[attr-defined]
+                       headers=hospital))  # settle(): the bill reaches the fund and claims
 
         admins = [token("fund_admin", n) for n in ("审核员甲", "复核员乙", "出纳丙")]
         for case in ok(client.get("/api/fund/cases", headers=admins[0])):
@@ -686,7 +789,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
             ok(client.post(f"/api/claims/{claim['claim_id']}/assess", json={"amount_fen": 50_000}, headers=pingan))
             ok(client.post(f"/api/claims/{claim['claim_id']}/decide", json={"accepted": False, "reasons": "非保险责任"},
                            headers=pingan))
-        with c.db.read() as s:
+        with c.store("claims").read() as s:
             from connectors.sql.models import ClaimRow
 
             unrouted = [cl.claim_id for cl in s.scalars(select(ClaimRow).where(ClaimRow.routed.is_(False)))]
@@ -694,7 +797,8 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
             ok(client.post(f"/api/claims/{claim_id}/route", json={"insurer": "CPIC"}, headers=dispatcher))
 
         clock.advance(minutes=5)
-        c.handler("dispatch").escalate()  # type: ignore[attr-defined]  # units that never acknowledged
+        pipes["dispatch"].handler.escalate()  # units that never acknowledged
+        bus.settle()
         fled = next(i for i in incidents if "122-T-0002" in i["report_ids"])
         ok(client.post(f"/api/incidents/{fled['incident_id']}/reassign", json={"service": "122", "reason": "车辆故障"},
                        headers=dispatcher))
@@ -702,14 +806,12 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
             ok(client.post(f"/api/incidents/{inc['incident_id']}/close",
                            json={"reason": "现场处理完毕", "police_classification": "injury"}, headers=dispatcher))
         clock.advance(days=40)
-        c.handler("rescue-fund").flag_overdue()  # type: ignore[attr-defined]
-        c.handler("claims").flag_overdue()  # type: ignore[attr-defined]
+        pipes["rescue-fund"].handler.flag_overdue()
+        pipes["claims"].handler.flag_overdue()
+        bus.settle()
 
-    with c.db.read() as s:
-        out = [{"topic": m.topic, "key": m.key, "value": m.value, "headers": m.headers}
-               for m in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
     c.close()
-    return out
+    return bus.written
 
 
 def _header_items(headers: Any) -> list[tuple[str, bytes]]:
@@ -755,6 +857,14 @@ def test_every_written_message_validates_against_its_channel(written: list[dict[
             field = key_field(topic)
             if field and m["key"].decode("utf-8") != value.get(field):
                 errs.append(f"key {m['key']!r} is not the value's {field}")
+            if topic == "intake.reports-by-area":
+                from accidentlink.areas import area_of
+
+                area = area_of(value["location"]["lat"], value["location"]["lon"])
+                if m["key"].decode("utf-8") != area:
+                    errs.append(f"key {m['key']!r} is not the report's area {area}")
+                if not re.fullmatch(channel_message(topic)["bindings"]["kafka"]["key"]["pattern"], area):
+                    errs.append(f"the documented key pattern does not match {area}")
         if errs:
             failures.append(f"{topic} {m['value'][:120]!r}: {errs[:5]}")
     assert not failures, "\n".join(failures[:10])

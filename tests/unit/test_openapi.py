@@ -46,19 +46,19 @@ LIST_ROUTES = ["/api/incidents", "/api/units", "/api/hospitals/{hospital_id}/adm
 
 
 def build_openapi(workdir: Path) -> dict[str, Any]:
-    """The document the app serves at /openapi.json, from an app on a fresh migrated SQLite file."""
+    """The document the app serves at /openapi.json, from an app on fresh migrated SQLite stores."""
     from accidentlink.bootstrap import Container
     from accidentlink.clock import FixedClock
     from accidentlink.settings import Settings
     from connectors.sms import HeldSms
-    from connectors.sql.db import Database, upgrade
+    from connectors.sql.stores import upgrade_all
     from web.app import create_app
 
-    url = f"sqlite:///{workdir / 'openapi.db'}"
-    upgrade(url)
+    url = f"sqlite:///{workdir / 'openapi.db'}"  # a store per context beside it (openapi.<context>.db)
+    upgrade_all(url, workdir)
     settings = Settings(var_dir=workdir, database_url=url, kafka_bootstrap="127.0.0.1:1", twilio_account_sid=None,
                         twilio_auth_token=None, twilio_from=None)
-    container = Container(settings=settings, db=Database(url), clock=FixedClock(), sms=HeldSms())
+    container = Container(settings=settings, clock=FixedClock(), sms=HeldSms())
     try:
         app = create_app(container)  # no feed, no producer: nothing touches Kafka
         with warnings.catch_warnings():

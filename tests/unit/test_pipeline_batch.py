@@ -1,8 +1,9 @@
-"""A pipeline batch is written in bulk (one transaction, no savepoints) and redone message by message
-when anything in it fails. These tests run the three pipelines in-process on a real SQLite file (no
-broker: ``Pipeline`` takes raw messages) and check what a dispatcher, a fund administrator or an
-insurer would see: the same result either way, the culprit alone dead-lettered, one incident per
-crash, no unit booked twice."""
+"""A batch is written in bulk (one transaction, no savepoints) and redone message by message when
+anything in it fails. These tests run the intake and the three pipelines in-process on real SQLite
+stores, a file per context (no broker: ``Pipeline`` takes raw messages, and what the intake publishes
+on ``intake.incident-facts`` is fed to the pipelines), and check what a dispatcher, a fund administrator
+or an insurer would see: the same result either way, the culprit alone dead-lettered, one incident per
+crash, no unit booked twice, and a later call about a crash acted on as a change."""
 from __future__ import annotations
 
 import json
@@ -16,38 +17,19 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from accidentlink.bootstrap import Container
 from accidentlink.clock import FixedClock, iso
-from accidentlink.pipeline import RawMessage
-from accidentlink.settings import Settings
-from connectors.sms import HeldSms
-from connectors.sql.db import Database, upgrade
+from connectors.sql.db import Database
 from connectors.sql.models import (
     ClaimRow, FundCaseRow, IncidentRow, OrderRow, OutboxMessage, ProcessedEvent, RejectedMessage, ReportRow,
     SmsMessage, UnitRow,
 )
+from tests.support.inprocess import World
 from tests.support.reports import party, report
 
 GROUPS = ("dispatch", "rescue-fund", "claims")
+STORE = {"dispatch": "dispatch", "rescue-fund": "fund", "claims": "claims"}
 # 东昌府区, between the 梁水镇 and 道口铺 posts (seeds/002): plenty of units within reach
 AREA = (36.35, 36.50, 115.80, 116.15)
-
-
-def _container(tmp_path: Path, name: str) -> Container:
-    from accidentlink.demo import load_resources_into_db
-
-    url = f"sqlite:///{tmp_path / (name + '.db')}"
-    upgrade(url)
-    settings = Settings(var_dir=tmp_path, database_url=url, kafka_bootstrap="127.0.0.1:1", twilio_account_sid=None,
-                        twilio_auth_token=None, twilio_from=None)
-    c = Container(settings=settings, db=Database(url), clock=FixedClock(), sms=HeldSms())
-    load_resources_into_db(c)
-    return c
-
-
-def _messages(reports: list[dict[str, Any]], first_offset: int = 0) -> list[RawMessage]:
-    return [RawMessage("accidents.reported", 0, first_offset + i, r["report_id"].encode(),
-                       json.dumps(r, ensure_ascii=False).encode()) for i, r in enumerate(reports)]
 
 
 def _mix(n: int, at: Any) -> list[dict[str, Any]]:
@@ -71,61 +53,74 @@ def _mix(n: int, at: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _what_people_see(c: Container) -> dict[str, Any]:
-    with c.db.read() as s:
-        return {
-            "incidents": sorted(s.execute(select(IncidentRow.incident_id, IncidentRow.status, IncidentRow.hospital_id,
-                                                 IncidentRow.quick_handling)).all()),
-            "reports": sorted(s.execute(select(ReportRow.report_id, ReportRow.incident_id)).all()),
-            "orders": sorted(s.execute(select(OrderRow.order_id, OrderRow.unit_id, OrderRow.state)).all()),
-            "units_out": sorted(s.execute(select(UnitRow.unit_id, UnitRow.status, UnitRow.incident_id)
-                                          .where(UnitRow.status != "available")).all()),
-            "claims": sorted((c.claim_id, c.insurer, c.status, c.kind, json.dumps(c.flags, sort_keys=True))
-                             for c in s.scalars(select(ClaimRow))),
-            "fund_cases": sorted((f.case_id, f.status, tuple(f.reasons)) for f in s.scalars(select(FundCaseRow))),
-            # quick-handling links carry a random token
-            "sms": sorted((k, to, re.sub(r"t=[0-9a-f]+", "t=…", body)) for k, to, body in
-                          s.execute(select(SmsMessage.dedupe_key, SmsMessage.to, SmsMessage.body))),
-            "messages": sorted(s.execute(select(OutboxMessage.topic, OutboxMessage.key, func.count())
-                                         .group_by(OutboxMessage.topic, OutboxMessage.key)).all()),
-            "inbox": sorted(s.execute(select(ProcessedEvent.consumer, ProcessedEvent.event_id)).all()),
-        }
+def _what_people_see(w: World) -> dict[str, Any]:
+    seen: dict[str, Any] = {"inbox": [], "messages": [], "sms": []}
+    with w.store("intake").read() as s:
+        seen["incidents"] = sorted(s.execute(select(IncidentRow.incident_id, IncidentRow.status)).all())
+        seen["reports"] = sorted(s.execute(select(ReportRow.report_id, ReportRow.incident_id)).all())
+    with w.store("dispatch").read() as s:
+        seen["dispatch_incidents"] = sorted(s.execute(select(IncidentRow.incident_id, IncidentRow.status,
+                                                             IncidentRow.hospital_id, IncidentRow.quick_handling)).all())
+        seen["orders"] = sorted(s.execute(select(OrderRow.order_id, OrderRow.unit_id, OrderRow.state)).all())
+        seen["units_out"] = sorted(s.execute(select(UnitRow.unit_id, UnitRow.status, UnitRow.incident_id)
+                                             .where(UnitRow.status != "available")).all())
+    with w.store("claims").read() as s:
+        seen["claims"] = sorted((c.claim_id, c.insurer, c.status, c.kind, json.dumps(c.flags, sort_keys=True))
+                                for c in s.scalars(select(ClaimRow)))
+    with w.store("fund").read() as s:
+        seen["fund_cases"] = sorted((f.case_id, f.status, tuple(f.reasons)) for f in s.scalars(select(FundCaseRow)))
+    for name in ("intake", "dispatch", "fund", "claims"):
+        with w.store(name).read() as s:
+            if name != "intake":  # quick-handling links carry a random token
+                seen["sms"] += sorted((k, to, re.sub(r"t=[0-9a-f]+", "t=…", body)) for k, to, body in
+                                      s.execute(select(SmsMessage.dedupe_key, SmsMessage.to, SmsMessage.body)))
+            seen["messages"] += sorted(s.execute(select(OutboxMessage.topic, OutboxMessage.key, func.count())
+                                                 .group_by(OutboxMessage.topic, OutboxMessage.key)).all())
+            seen["inbox"] += sorted(s.execute(select(ProcessedEvent.consumer, ProcessedEvent.event_id)).all())
+    return seen
+
+
+def _everywhere(w: World, reports: list[dict[str, Any]], order: tuple[str, ...] = GROUPS, *,
+                careful: bool = False) -> None:
+    facts = w.intake(reports, careful=careful)
+    for group in order:
+        w.run(group, facts, careful=careful)
 
 
 @pytest.mark.parametrize("order", [GROUPS, GROUPS[::-1]], ids=["dispatch-first", "claims-first"])
 def test_a_batch_written_in_bulk_leaves_what_message_by_message_leaves(tmp_path: Path, order: tuple[str, ...]) -> None:
-    """Whichever pipeline records the reports first (the others then find them, and read their incidents,
-    orders and claims once per batch)."""
+    """The intake and each pipeline, in either order (each reads its own copies, orders and claims once
+    per batch)."""
     reports = _mix(60, FixedClock().now())
-    bulk, careful = _container(tmp_path, "bulk"), _container(tmp_path, "careful")
-    for group in order:
-        bulk.pipeline(group).process(_messages(reports))
-        p = careful.pipeline(group)
-        msgs = _messages(reports)
-        p._process(msgs, [p._parse(m) for m in msgs], careful=True)
+    bulk, careful = World(tmp_path, "bulk"), World(tmp_path, "careful")
+    _everywhere(bulk, reports, order)
+    _everywhere(careful, reports, order, careful=True)
     seen = _what_people_see(bulk)
     assert seen == _what_people_see(careful)
-    assert len(seen["reports"]) == 60 and len(seen["inbox"]) == 180
+    assert len(seen["reports"]) == 60 and len(seen["inbox"]) == 240  # the intake and three pipelines, once each
     assert {o[0].rsplit("-", 2)[1] for o in seen["orders"]} == {"120", "122"} and seen["claims"] and seen["fund_cases"]
     assert len(seen["units_out"]) == len([o for o in seen["orders"] if o[2] == "active"])
 
 
 def test_a_redelivered_batch_changes_nothing(tmp_path: Path) -> None:
-    c = _container(tmp_path, "redelivered")
+    w = World(tmp_path, "redelivered")
     reports = _mix(20, FixedClock().now())
+    facts = w.intake(reports)
     for group in GROUPS:
-        c.pipeline(group).process(_messages(reports))
-    before = _what_people_see(c)
+        w.run(group, facts)
+    before = _what_people_see(w)
+    again = w.intake(reports)
+    assert again == [] and w.pipeline("intake").process([]).processed == 0
     for group in GROUPS:
-        result = c.pipeline(group).process(_messages(reports))
+        result = w.run(group, facts)
         assert result.duplicates == 20 and result.processed == 0
-    assert _what_people_see(c) == before
+    assert _what_people_see(w) == before
 
 
 def test_one_failing_message_is_dead_lettered_alone_and_the_rest_of_its_batch_commits(tmp_path: Path) -> None:
-    c = _container(tmp_path, "failing")
-    reports = _mix(10, FixedClock().now())
-    p = c.pipeline("claims")
+    w = World(tmp_path, "failing")
+    facts = w.intake(_mix(10, FixedClock().now()))
+    p = w.pipeline("claims")
     real = p.handler
 
     def handler(ctx: Any, rep: Any, incident: Any) -> None:
@@ -134,40 +129,44 @@ def test_one_failing_message_is_dead_lettered_alone_and_the_rest_of_its_batch_co
         real(ctx, rep, incident)
 
     p.handler = handler  # type: ignore[assignment]
-    result = p.process(_messages(reports))
+    result = p.process(facts)
     assert (result.processed, result.failed) == (9, 1)
-    with c.db.read() as s:
+    culprit = next(m.offset for m in facts if b"122-B-004" in (m.value or b""))
+    with w.store("claims").read() as s:
         rejected = s.scalars(select(RejectedMessage)).all()
-        assert [(r.offset, r.detected_by) for r in rejected] == [(4, "claims")]
+        assert [(r.offset, r.detected_by, r.topic) for r in rejected] == [(culprit, "claims", "intake.incident-facts")]
         assert "insurer rules missing" in rejected[0].reason
         assert s.scalar(select(func.count()).select_from(ProcessedEvent)) == 10  # the culprit too: never retried forever
         plates = {x.plate for x in s.scalars(select(ClaimRow))}
         assert "鲁P004A" not in plates and {"鲁P003A", "鲁P005A"} <= plates
         dead = s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "accidents.rejected")).all()
-        assert len(dead) == 1 and dict((k, bytes.fromhex(v)) for k, v in dead[0].headers)["source-offset"] == b"4"
+        assert len(dead) == 1 and dict((k, bytes.fromhex(v)) for k, v in dead[0].headers)["source-offset"] == \
+            str(culprit).encode()
 
 
 def test_two_calls_about_one_crash_in_one_batch_make_one_incident_with_one_order_per_service(tmp_path: Path) -> None:
-    c = _container(tmp_path, "merge")
+    w = World(tmp_path, "merge")
     at = FixedClock().now()
     first = report(lat=36.3923, lon=115.8571, injured=2, movable=False, at=at, report_id="122-M-1",
                    parties=[party("鲁P12345")])
     second = report(lat=36.3926, lon=115.8574, injured=2, movable=False, at=at + timedelta(minutes=3), source="120",
                     report_id="120-M-1", parties=[party("鲁P12345"), party("鲁P67890", "CPIC")])
     elsewhere = report(lat=36.4718, lon=116.1010, injured=1, at=at, report_id="122-M-2")
-    for group in GROUPS:
-        c.pipeline(group).process(_messages([first, second, elsewhere]))
-    with c.db.read() as s:
+    _everywhere(w, [first, second, elsewhere])
+    with w.store("intake").read() as s:
         by_report = dict(s.execute(select(ReportRow.report_id, ReportRow.incident_id)).all())
-        assert by_report["122-M-1"] == by_report["120-M-1"] != by_report["122-M-2"]
+    assert by_report["122-M-1"] == by_report["120-M-1"] != by_report["122-M-2"]
+    with w.store("dispatch").read() as s:
         orders = s.execute(select(OrderRow.incident_id, OrderRow.service).where(OrderRow.state == "active")).all()
         assert sorted(o[1] for o in orders if o[0] == by_report["122-M-1"]) == ["120", "122"]
+    with w.store("claims").read() as s:
         assert sorted(s.scalars(select(ClaimRow.plate).where(ClaimRow.incident_id == by_report["122-M-1"]))) == \
             ["鲁P12345", "鲁P67890"]
-        feed = [json.loads(m.value) for m in s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "incidents"))]
+    feed = w.values("intake", "incidents") + w.values("dispatch", "incidents")
     merged = [e for e in feed if e["incident_id"] == by_report["122-M-1"]]
     changes = [e["change"] for e in merged]
     assert changes[0] == "created" and changes.count("report_merged") == 1 and changes.count("unit_assigned") == 2
+    assert [e for e in merged if e["change"] == "report_merged"][0]["incident"]["report_ids"] == ["122-M-1", "120-M-1"]
     assert merged[-1]["incident"]["report_ids"] == ["122-M-1", "120-M-1"]
     assert len({e["event_id"] for e in feed}) == len(feed)
 
@@ -176,12 +175,12 @@ def test_a_unit_taken_after_the_batch_read_the_statuses_is_not_booked_and_the_ne
                                                                                               monkeypatch: Any) -> None:
     from dispatch.services import Dispatcher
 
-    c = _container(tmp_path, "taken")
+    w = World(tmp_path, "taken")
     crash = report(lat=36.3923, lon=115.8571, injured=1, movable=False, at=FixedClock().now(), report_id="122-U-1")
     # which ambulance would be chosen if nobody interfered: find out on a copy of the world
-    probe = _container(tmp_path, "probe")
-    probe.pipeline("dispatch").process(_messages([crash]))
-    with probe.db.read() as s:
+    probe = World(tmp_path, "probe")
+    probe.run("dispatch", probe.intake([crash]))
+    with probe.store("dispatch").read() as s:
         nearest = s.scalar(select(OrderRow.unit_id).where(OrderRow.service == "120"))
     real_sync = Dispatcher.sync
 
@@ -193,10 +192,10 @@ def test_a_unit_taken_after_the_batch_read_the_statuses_is_not_booked_and_the_ne
     forgotten = []
     real_forget = Dispatcher.forget
     monkeypatch.setattr(Dispatcher, "forget", lambda self: (forgotten.append(1), real_forget(self)))
-    result = c.pipeline("dispatch").process(_messages([crash]))
+    result = w.run("dispatch", w.intake([crash]))
     assert result.processed == 1 and result.failed == 0
     assert forgotten == [1]  # the bulk write found the unit taken; the batch was redone with fresh statuses
-    with c.db.read() as s:
+    with w.store("dispatch").read() as s:
         ambulance = s.scalar(select(OrderRow.unit_id).where(OrderRow.service == "120"))
         assert ambulance is not None and ambulance != nearest
         assert s.scalar(select(UnitRow.status).where(UnitRow.unit_id == nearest)) == "out_of_service"
@@ -231,35 +230,35 @@ def test_writers_to_one_sqlite_file_queue_instead_of_failing(tmp_path: Path) -> 
 
 
 def test_times_written_in_bulk_keep_their_offsets(tmp_path: Path) -> None:
-    c = _container(tmp_path, "times")
-    c.pipeline("dispatch").process(_messages(_mix(5, FixedClock().now())))
-    with c.db.read() as s:
-        events = [json.loads(m.value) for m in s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "incidents"))]
+    w = World(tmp_path, "times")
+    w.run("dispatch", w.intake(_mix(5, FixedClock().now())))
+    events = w.values("intake", "incidents") + w.values("dispatch", "incidents") + w.values("intake", "intake.incident-facts")
     assert events and all(e["at"] == iso(FixedClock().now()) and e["at"].endswith("+08:00") for e in events)
 
 
 def test_a_call_in_a_later_batch_merges_across_a_grid_cell_edge_with_one_candidate_query_per_batch(
         tmp_path: Path) -> None:
-    """The batch reads the open incidents near all its new reports at once (by 0.01° cell): a second call
-    about a crash 100 m away, over a cell edge, still joins the first call's incident, and a call 3 km
-    away does not; the per-report candidate query is not made."""
+    """The intake's batch reads the open incidents near all its new reports at once (by 0.01° cell): a
+    second call about a crash 100 m away, over a cell edge, still joins the first call's incident, and a
+    call 3 km away does not; the per-report candidate query is not made."""
     from sqlalchemy import event
 
-    c = _container(tmp_path, "cells")
+    w = World(tmp_path, "cells")
     at = FixedClock().now()
     first = report(lat=36.39999, lon=115.86999, injured=1, movable=False, at=at, report_id="122-C-1")
-    c.pipeline("dispatch").process(_messages([first]))
+    w.intake([first])
     statements: list[str] = []
     listen = lambda _conn, _cur, sql, *_a: statements.append(sql)  # noqa: E731
-    event.listen(c.db.engine, "before_cursor_execute", listen)
+    engine = w.store("intake").engine
+    event.listen(engine, "before_cursor_execute", listen)
     try:
         near = report(lat=36.40060, lon=115.87040, injured=1, at=at + timedelta(minutes=5), source="120",
                       report_id="120-C-1")
         far = report(lat=36.42700, lon=115.87000, injured=1, at=at + timedelta(minutes=5), report_id="122-C-2")
-        c.pipeline("dispatch").process(_messages([near, far], first_offset=1))
+        w.intake([near, far])
     finally:
-        event.remove(c.db.engine, "before_cursor_execute", listen)
-    with c.db.read() as s:
+        event.remove(engine, "before_cursor_execute", listen)
+    with w.store("intake").read() as s:
         by_report = dict(s.execute(select(ReportRow.report_id, ReportRow.incident_id)).all())
         cells = dict(s.execute(select(IncidentRow.incident_id, IncidentRow.cell)).all())
     assert by_report["120-C-1"] == by_report["122-C-1"] != by_report["122-C-2"]
@@ -268,24 +267,62 @@ def test_a_call_in_a_later_batch_merges_across_a_grid_cell_edge_with_one_candida
     assert len([q for q in statements if "incidents.cell IN" in q]) == 1
 
 
-def test_the_migration_gives_incidents_already_stored_their_cell(tmp_path: Path) -> None:
-    from alembic import command
+@pytest.mark.parametrize("first_side", ["west", "east"])
+def test_two_callers_on_either_side_of_an_area_edge_make_one_incident(tmp_path: Path, first_side: str) -> None:
+    """Areas are 0.1° cells (``accidentlink.areas``); 115.9° E is an edge. Two callers of one crash stand
+    60 m apart on either side: whichever is merged first, in separate batches (as two intake replicas
+    would), there is one incident, and both batches took the locks of both areas."""
+    from accidentlink.areas import area_of
+    from accidentlink.intake import merge_locks
+    from accidentlink.reports import parse_report
 
-    from connectors.sql.batch import cell_key
-    from connectors.sql.db import alembic_config
+    w = World(tmp_path, f"edge-{first_side}")
+    at = FixedClock().now()
+    west = report(lat=36.4312, lon=115.89985, injured=1, movable=False, at=at, report_id="122-E-W",
+                  parties=[party("鲁P55501")])
+    east = report(lat=36.4313, lon=115.90045, injured=1, movable=False, at=at + timedelta(minutes=1), source="120",
+                  report_id="120-E-E", parties=[party("鲁P55501"), party("鲁P55502", "CPIC")])
+    assert area_of(36.4312, 115.89985) != area_of(36.4313, 115.90045)
+    locks = [merge_locks([parse_report(json.dumps(r).encode())]) for r in (west, east)]
+    assert locks[0] == locks[1] == sorted({area_of(36.4312, 115.89985), area_of(36.4313, 115.90045)})
+    order = [west, east] if first_side == "west" else [east, west]
+    facts = w.intake([order[0]]) + w.intake([order[1]])
+    with w.store("intake").read() as s:
+        assert len(set(s.scalars(select(ReportRow.incident_id)))) == 1
+    assert [json.loads(m.value)["change"] for m in facts] == ["created", "report_merged"]
+    for group in GROUPS:
+        w.run(group, facts)
+    with w.store("dispatch").read() as s:
+        assert sorted(s.scalars(select(OrderRow.service))) == ["120", "122"]
+    with w.store("claims").read() as s:  # the vehicle named only by the second caller has its claim too
+        assert sorted(s.scalars(select(ClaimRow.plate))) == ["鲁P55501", "鲁P55502"]
 
-    url = f"sqlite:///{tmp_path / 'm.db'}"
-    command.upgrade(alembic_config(url), "0001")
-    db = Database(url)
-    with db.engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO incidents (incident_id, lat, lon, first_reported_at, last_reported_at, injured, fatalities,"
-            " vehicles_movable, hit_and_run, hazards, plates, sources, severity, status, quick_handling, notes,"
-            " created_at, updated_at, version) VALUES ('INC-OLD', 36.4567, 115.9853, :t, :t, 1, 0, 0, 0, '[]', '[]',"
-            " '[]', 'minor', 'open', 0, '[]', :t, :t, 1)"), {"t": iso(FixedClock().now())})
-    upgrade(url)
-    with db.read() as s:
-        assert s.scalar(select(IncidentRow.cell).where(IncidentRow.incident_id == "INC-OLD")) == cell_key(36.4567, 115.9853)
+
+def test_a_crash_far_from_the_edge_locks_only_its_own_area() -> None:
+    from accidentlink.areas import area_of, areas_touched
+
+    assert areas_touched(36.45, 115.95) == [area_of(36.45, 115.95)]
+    assert len(areas_touched(36.4001, 115.9001)) == 4  # a corner: four areas
+
+
+def test_each_store_has_only_its_own_tables_and_migrates_up_and_down(tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    from connectors.sql.db import downgrade
+    from connectors.sql.stores import TABLES, all_urls, upgrade_all
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    upgrade_all(url, tmp_path)
+    urls = all_urls(url, tmp_path)
+    for context, store_url in urls.items():
+        db = Database(store_url)
+        assert set(inspect(db.engine).get_table_names()) == set(TABLES[context]) | {"alembic_version"}, context
+        db.dispose()
+        downgrade(store_url, context=context)
+        db = Database(store_url)
+        assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}, context
+        db.dispose()
+    assert len(set(urls.values())) == len(urls)  # a file each
 
 
 def test_two_vehicles_whose_plates_share_a_hash_prefix_each_get_their_own_claim(tmp_path: Path) -> None:
@@ -295,13 +332,13 @@ def test_two_vehicles_whose_plates_share_a_hash_prefix_each_get_their_own_claim(
     import hashlib
 
     assert hashlib.sha1("鲁A22681".encode()).hexdigest()[:8] == hashlib.sha1("鲁A61328".encode()).hexdigest()[:8]
-    c = _container(tmp_path, "twins")
+    w = World(tmp_path, "twins")
     crash = report(lat=36.3923, lon=115.8571, at=FixedClock().now(), report_id="122-H-1",
                    parties=[party("鲁A22681", "PICC"), party("鲁A61328", "CPIC")])
+    facts = w.intake([crash])
     for _ in range(2):  # the second time is a redelivery
-        for group in GROUPS:
-            c.pipeline(group).process(_messages([crash]))
-    with c.db.read() as s:
+        w.run("claims", facts)
+    with w.store("claims").read() as s:
         claims = s.execute(select(ClaimRow.plate, ClaimRow.insurer, ClaimRow.claim_id)).all()
         assert s.scalar(select(func.count()).select_from(RejectedMessage)) == 0
     assert sorted((p, i) for p, i, _ in claims) == [("鲁A22681", "PICC"), ("鲁A61328", "CPIC")]
@@ -314,52 +351,67 @@ def test_a_crash_that_found_no_free_ambulance_gets_one_when_one_is_free_again(tm
     from accidentlink.clock import SystemClock
     from sqlalchemy import update
 
-    c = _container(tmp_path, "waiting")
-    with c.db.uow() as uow:
+    w = World(tmp_path, "waiting")
+    db = w.store("dispatch")
+    with db.uow() as uow:
         uow.session.execute(update(UnitRow).where(UnitRow.service == "120").values(
             status="out_of_service", status_at=SystemClock().now()))
         uow.commit()
     crash = report(lat=36.3923, lon=115.8571, injured=1, movable=False, at=FixedClock().now(), report_id="122-W-1")
-    dispatch = c.pipeline("dispatch")
-    dispatch.process(_messages([crash]))
+    dispatch = w.pipeline("dispatch")
+    dispatch.process(w.intake([crash]))
 
     def services() -> list[str]:
-        with c.db.read() as s:
+        with db.read() as s:
             return sorted(s.scalars(select(OrderRow.service).where(OrderRow.state == "active")))
 
     assert services() == ["122"]
-    with c.db.read() as s:
+    with db.read() as s:
         notes = s.scalar(select(IncidentRow.notes))
     assert notes[-1]["kind"] == "no_unit_available"
     back = "LC-120-DKP-1"
-    with c.db.uow() as uow:
+    with db.uow() as uow:
         assert uow.session.get(UnitRow, back) is not None
         uow.session.execute(update(UnitRow).where(UnitRow.unit_id == back).values(
             status="available", status_at=SystemClock().now()))
         uow.commit()
     dispatch.handler.escalate()
     assert services() == ["120", "122"]
-    with c.db.read() as s:
+    with db.read() as s:
         assert s.scalar(select(OrderRow.unit_id).where(OrderRow.service == "120")) == back
         outbox = s.scalar(select(func.count()).select_from(OutboxMessage))
     dispatch.handler.escalate()  # nothing waits any more
-    with c.db.read() as s:
+    with db.read() as s:
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == outbox
 
 
-def test_a_second_call_recorded_first_by_another_pipeline_orders_nothing_twice(tmp_path: Path) -> None:
-    """The claims pipeline records a second call about a crash that already has its police and ambulance;
-    dispatch then finds the call recorded, reads the incident's orders with the batch, and orders nothing."""
-    c = _container(tmp_path, "second-call")
+def test_a_later_call_reaches_every_pipeline_as_a_change_acted_on_once(tmp_path: Path) -> None:
+    """A first call: a minor crash, one car named, nobody hurt (police only, nothing for the fund). A second
+    call about it: someone is hurt after all and the other car, insured, is named. Every pipeline gets the
+    merge as a change: dispatch adds an ambulance, claims opens the newly named vehicle's claim, and the
+    same change delivered again does nothing more."""
+    w = World(tmp_path, "second-call")
     at = FixedClock().now()
-    first = report(lat=36.3923, lon=115.8571, injured=1, movable=False, at=at, report_id="122-S-1")
+    first = report(lat=36.3923, lon=115.8571, movable=False, at=at, report_id="122-S-1",
+                   parties=[party("鲁P70001", "PICC")])
+    facts = w.intake([first])
     for group in GROUPS:
-        c.pipeline(group).process(_messages([first]))
+        w.run(group, facts)
+    with w.store("dispatch").read() as s:
+        assert sorted(s.scalars(select(OrderRow.service))) == ["122"]
     second = report(lat=36.3924, lon=115.8572, injured=1, movable=False, at=at + timedelta(minutes=2), source="120",
-                    report_id="120-S-1")
-    for group in ("claims", "rescue-fund", "dispatch"):
-        c.pipeline(group).process(_messages([second], first_offset=1))
-    with c.db.read() as s:
+                    report_id="120-S-1", parties=[party("鲁P70001", "PICC"), party("鲁P70002", "CPIC")])
+    change = w.intake([second])
+    assert [json.loads(m.value)["change"] for m in change] == ["report_merged"]
+    for _ in range(2):  # the second time is a redelivery
+        for group in GROUPS:
+            w.run(group, change)
+    with w.store("dispatch").read() as s:
         assert len(set(s.scalars(select(ReportRow.incident_id)))) == 1
         assert sorted(s.scalars(select(OrderRow.service))) == ["120", "122"]
-        assert s.scalar(select(func.count()).select_from(RejectedMessage)) == 0
+        assert s.scalar(select(IncidentRow.injured)) == 1
+    with w.store("claims").read() as s:
+        assert sorted(s.scalars(select(ClaimRow.plate))) == ["鲁P70001", "鲁P70002"]
+    for name in ("dispatch", "claims", "fund"):
+        with w.store(name).read() as s:
+            assert s.scalar(select(func.count()).select_from(RejectedMessage)) == 0

@@ -30,7 +30,7 @@ class Recorder:
 
 def _db(tmp_path: Path) -> Database:
     url = f"sqlite:///{tmp_path / 'relay.db'}"
-    upgrade(url)
+    upgrade(url, context="dispatch")  # a store whose relay publishes (dispatch's)
     return Database(url)
 
 

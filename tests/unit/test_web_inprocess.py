@@ -51,7 +51,7 @@ def client(container: Any) -> TestClient:
 def token(c: Any, role: str, **scope: str) -> dict[str, str]:
     from web.auth import create_token
 
-    t, _ = create_token(c.db, role, f"test {role}", c.clock.now(), **scope)
+    t, _ = create_token(c.store("web"), role, f"test {role}", c.clock.now(), **scope)
     return {"Authorization": f"Bearer {t}"}
 
 
@@ -193,7 +193,10 @@ def test_health_without_a_broker_is_503_json(client: TestClient) -> None:
     assert res.status_code == 503
     body = res.json()
     assert body["status"] == "degraded" and body["database"] == "up" and body["broker"] == "down"
-    assert {k for k in body if k.startswith("pipeline:")} == {"pipeline:dispatch", "pipeline:rescue-fund", "pipeline:claims"}
+    assert {k for k in body if k.startswith("pipeline:")} == {"pipeline:intake", "pipeline:dispatch", "pipeline:rescue-fund",
+                                                              "pipeline:claims", "pipeline:hospitals"}
+    assert {k for k in body if k.startswith("store:")} == {f"store:{n}" for n in
+                                                           ("intake", "dispatch", "hospitals", "fund", "claims", "web")}
 
 
 def test_the_openapi_document_is_served(client: TestClient) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: fund_0001
 Revises: 
-Create Date: 2026-11-30 14:44:19
+Create Date: 2026-11-30 15:10:00
 """
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import connectors.sql.models
-
 from connectors.sql.migrations.append_only import create_audit_triggers, drop_audit_triggers
 
 
@@ -130,6 +129,15 @@ def upgrade() -> None:
     sa.Column('event_id', sa.String(length=200), nullable=False),
     sa.Column('processed_at', connectors.sql.models.AwareDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('consumer', 'event_id', name=op.f('pk_processed_events'))
+    )
+    op.create_table('rejected_messages',
+    sa.Column('topic', sa.String(length=120), nullable=False),
+    sa.Column('partition', sa.Integer(), nullable=False),
+    sa.Column('offset', sa.BigInteger(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('detected_by', sa.String(length=40), nullable=False),
+    sa.Column('detected_at', connectors.sql.models.AwareDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('topic', 'partition', 'offset', name=op.f('pk_rejected_messages'))
     )
     op.create_table('sms_outbox',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -252,6 +260,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sms_outbox_incident_id'))
 
     op.drop_table('sms_outbox')
+    op.drop_table('rejected_messages')
     op.drop_table('processed_events')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_pending')

@@ -2,7 +2,7 @@
 
 Revision ID: intake_0001
 Revises: 
-Create Date: 2026-11-30 14:44:19
+Create Date: 2026-11-30 15:10:00
 """
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import connectors.sql.models
-
 
 
 revision = 'intake_0001'

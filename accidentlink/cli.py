@@ -231,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     be.add_argument("--burst", type=int, default=10000)
     be.add_argument("--burst-timeout", type=int, default=600)
     be.add_argument("--low-rate", type=int, default=100, help="also measure latency at this sustainable rate (0: skip)")
+    be.add_argument("--backlog-rate", type=int, default=20,
+                    help="dispatch latency at this rate while the fund and claims work through a burst (0: skip)")
+    be.add_argument("--stage-n", type=int, default=5000, help="reports for each stage alone (0: skip)")
     be.set_defaults(fn=cmd_bench)
 
     a = p.parse_args(argv)

@@ -10,17 +10,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from accidentlink.masking import mask_phone
 from connectors.sql.db import Database
 from connectors.sql.models import OutboxMessage, SmsMessage
-from connectors.sql.outbox import mark_in
+from connectors.sql.outbox import WRITER, mark_in
 
 log = logging.getLogger("accidentlink.relay")
+
+# Replicas of one stage share a store: each relay publishes what its own process wrote, and adopts another
+# writer's unsent rows only after this long (that writer crashed or stopped), so replicas rarely publish a
+# row twice (at least once still holds: consumers dedupe by event id).
+ADOPT_AFTER = timedelta(seconds=10)
 
 
 class Publisher(Protocol):
@@ -82,8 +87,11 @@ class OutboxRelay:
             full = time.monotonic() - self._scanned_at > 2.0
             with self.db.read() as s:
                 q = select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key, OutboxMessage.value,
-                           OutboxMessage.headers).where(OutboxMessage.owner == self.owner,
-                                                        OutboxMessage.sent_at.is_(None))
+                           OutboxMessage.headers).where(
+                    OutboxMessage.owner == self.owner, OutboxMessage.sent_at.is_(None),
+                    # this process's rows; another replica's only once they have waited (its writer died)
+                    or_(OutboxMessage.writer == WRITER, OutboxMessage.writer.is_(None),
+                        OutboxMessage.created_at < _now() - ADOPT_AFTER))
                 if not full:
                     q = q.where(OutboxMessage.id > self._high)
                 rows = s.execute(q.order_by(OutboxMessage.id).limit(self.batch)).all()

@@ -86,13 +86,13 @@ class WriteBatch:
     def flush(self, session: Session) -> None:
         """Write everything buffered (in the order it was buffered) in the caller's transaction."""
         from connectors.sql import incidents as repo
-        from connectors.sql.outbox import to_json_bytes
+        from connectors.sql.outbox import WRITER, to_json_bytes
 
         if self.incident_changes:
             rows = repo.snapshots(session, {c[0] for c in self.incident_changes}, with_orders=self.with_orders)
             for incident_id, change, at, version, extra, topic, owner in self.incident_changes:
                 value = to_json_bytes(repo.event_value(rows[incident_id], change, at, version, extra))
-                self.outbox.append({"owner": owner, "topic": topic, "key": incident_id.encode("utf-8"),
+                self.outbox.append({"owner": owner, "writer": WRITER, "topic": topic, "key": incident_id.encode("utf-8"),
                                     "value": value, "headers": None, "created_at": at, "sent_at": None})
             self.incident_changes.clear()
         session.flush()

@@ -70,6 +70,9 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     owner: Mapped[str] = mapped_column(String(40))
+    # the process that wrote it: its own relay publishes it; another replica's relay only adopts it once it
+    # has waited ``connectors.relay.ADOPT_AFTER`` (its writer died), so replicas do not publish each other's rows
+    writer: Mapped[str | None] = mapped_column(String(40))
     topic: Mapped[str] = mapped_column(String(120))
     key: Mapped[bytes | None] = mapped_column(LargeBinary)
     value: Mapped[bytes] = mapped_column(LargeBinary)

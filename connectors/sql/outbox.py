@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +15,10 @@ from connectors.sql import batch
 from connectors.sql.models import OutboxMessage, SmsMessage
 
 
+# this process, as the writer of the outbox rows it queues (``OutboxMessage.writer``)
+WRITER = f"{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def to_json_bytes(value: dict[str, Any]) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
@@ -19,7 +26,7 @@ def to_json_bytes(value: dict[str, Any]) -> bytes:
 def emit(session: Session, owner: str, topic: str, key: str | bytes | None, value: dict[str, Any] | bytes,
          now: datetime, headers: list[tuple[str, bytes]] | None = None) -> None:
     """Queue one Kafka message; the owner's relay publishes it after the transaction commits."""
-    row = {"owner": owner, "topic": topic, "key": key.encode("utf-8") if isinstance(key, str) else key,
+    row = {"owner": owner, "writer": WRITER, "topic": topic, "key": key.encode("utf-8") if isinstance(key, str) else key,
            "value": value if isinstance(value, bytes) else to_json_bytes(value),
            "headers": [[k, v.hex()] for k, v in headers] if headers else None, "created_at": now, "sent_at": None}
     buffered = batch.current(session)

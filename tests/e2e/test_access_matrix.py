@@ -156,8 +156,8 @@ def world(shared_platform) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from connectors.sql.db import Database
     from connectors.sql.models import TokenRow
 
-    expired_id = _token_id(p.db_url, expired)
-    db = Database(p.db_url)
+    expired_id = _token_id(p.store_url("web"), expired)
+    db = Database(p.store_url("web"))
     try:
         with db.uow() as uow:
             uow.session.get(TokenRow, expired_id).expires_at = datetime.now(CST) - timedelta(minutes=5)
@@ -168,7 +168,7 @@ def world(shared_platform) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     # revoked: through the command line, by the token's id
     revoked = p.token("dispatcher", "吊销调度员")
     assert p.get("/api/incidents?limit=1", revoked).status == 200
-    p.cli("token", "revoke", _token_id(p.db_url, revoked))
+    p.cli("token", "revoke", _token_id(p.store_url("web"), revoked))
     tokens["revoked"] = revoked
 
     return {"p": p, "tokens": tokens, "inc": inc_h["incident_id"], "inc_x": inc_x["incident_id"],
@@ -288,14 +288,15 @@ def test_the_stream_accepts_its_token_only_as_access_token_query_and_refuses_bad
 
 
 def test_tokens_are_stored_hashed_only(world):  # type: ignore[no-untyped-def]
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from web.auth import hash_token
 
     p = world["p"]
     live = {k: v for k, v in world["tokens"].items() if v and k != "malformed"}
-    engine = create_engine(p.db_url) if p.db_url.startswith("sqlite") else create_engine(
-        p.db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    from connectors.sql.db import make_engine
+
+    engine = make_engine(p.store_url("web"))
     try:
         with engine.connect() as c:
             rows = [tuple(r) for r in c.execute(text("SELECT * FROM tokens"))]
@@ -310,13 +311,14 @@ def test_tokens_are_stored_hashed_only(world):  # type: ignore[no-untyped-def]
 
 
 def test_the_audit_log_refuses_update_and_delete(world):  # type: ignore[no-untyped-def]
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     p, w = world["p"], world
     # at least one audited action, so that the triggers have a row to refuse
     assert p.post(f"/api/hospitals/{w['ha']}/admissions/{w['adm']}/confirm", w["tokens"]["hospital_a"]).status == 200
-    engine = create_engine(p.db_url) if p.db_url.startswith("sqlite") else create_engine(
-        p.db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    from connectors.sql.db import make_engine
+
+    engine = make_engine(p.store_url("hospitals"))  # the hospital's confirmation is audited in its own store
     try:
         with engine.connect() as c:
             before = c.execute(text("SELECT COUNT(*), MIN(actor) FROM audit_log")).one()

@@ -3,6 +3,8 @@ crash, three pipelines that consume independently and survive a crash of one of 
 from __future__ import annotations
 
 import json
+import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -124,3 +126,58 @@ def test_a_killed_pipeline_delays_no_other_and_catches_up_with_nothing_lost_or_d
     orders = wait_for(lambda: (lambda os: os if len({o["order_id"] for o in os}) >= 20 else None)(
         [json.loads(r.value) for r in read_all(p.bootstrap, p.prefix + "dispatch.orders")]), 20, what="orders on the topic")
     assert len({o["order_id"] for o in orders}) == 20, "one police and one ambulance order per injured crash"
+
+
+@contextmanager
+def held_write_lock(url: str):  # type: ignore[no-untyped-def]
+    """Another writer holds a store: SQLite's write lock on its file, or an exclusive lock on its inbox table."""
+    from sqlalchemy import text
+
+    from connectors.sql.db import make_engine
+
+    engine = make_engine(url)
+    conn = engine.connect()
+    try:
+        conn.begin()  # SQLite: BEGIN IMMEDIATE, the file's write lock (``connectors.sql.db.make_engine``)
+        if not url.startswith("sqlite"):
+            conn.execute(text("LOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE"))
+        yield
+    finally:
+        conn.rollback()
+        conn.close()
+        engine.dispose()
+
+
+def _both_orders_within(p, dispatcher, crash, timeout_s):  # type: ignore[no-untyped-def]
+    t0 = time.monotonic()
+    produce(p.bootstrap, p.prefix + "accidents.reported", [crash])
+    wait_for(lambda: any(crash["report_id"] in i["report_ids"] and {o["service"] for o in i["orders"]} == {"120", "122"}
+                         for i in incidents(p, dispatcher)), timeout_s, what="both orders")
+    return time.monotonic() - t0
+
+
+def test_dispatch_orders_within_seconds_while_the_claims_store_is_locked_and_while_claims_and_fund_are_down(
+        platform_factory):
+    """Pipelines share nothing but Kafka: another writer holding the claims store, then the claims and fund
+    workers stopped, delay no ambulance; both catch up afterwards with nothing lost."""
+    p = platform_factory()
+    p.wait_healthy()
+    dispatcher = p.token("dispatcher", "调度员丁")
+    picc = p.token("insurer", "PICC理赔", insurer="PICC")
+    fund = p.token("fund_admin", "基金经办")
+    locked = report(lat=36.41, lon=115.88, injured=1, movable=False, parties=[party("鲁P40001")])
+    with held_write_lock(p.store_url("claims")):
+        took = _both_orders_within(p, dispatcher, locked, 15)
+        assert took < 15
+    p.kill("claims")
+    p.kill("rescue-fund")
+    down = report(lat=36.43, lon=115.90, injured=1, movable=False, hit_and_run=True)
+    took_down = _both_orders_within(p, dispatcher, down, 15)
+    assert took_down < 15
+    p.start("claims", "rescue-fund")
+    wait_for(lambda: any(c["plate"] == "鲁P40001" for c in p.get("/api/claims?limit=5000", picc).body), 90,
+             what="the claim opened once the claims store was free")
+    wait_for(lambda: any(c["incident_id"] in {i["incident_id"] for i in incidents(p, dispatcher)
+                                              if down["report_id"] in i["report_ids"]}
+                         for c in p.get("/api/fund/cases?limit=5000", fund).body), 90,
+             what="the hit-and-run's fund case once the fund was back")

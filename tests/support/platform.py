@@ -74,11 +74,12 @@ class Platform:
         return out.stdout
 
     def start(self, *names: str) -> None:
+        """Start the named processes (all by default); ``dispatch#2`` is a second replica of ``dispatch``."""
         for name in names or CHILDREN:
             log = self.var_dir / f"{name}.log"
             self.logs[name] = log
             fh = open(log, "ab")
-            self.procs[name] = subprocess.Popen([sys.executable, "-m", "accidentlink.cli", *CHILDREN[name]],
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", "accidentlink.cli", *CHILDREN[name.split("#")[0]]],
                                                 env=self.env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
                                                 start_new_session=True)
 
@@ -108,6 +109,12 @@ class Platform:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(timeout=10)
+
+    def store_url(self, context: str) -> str:
+        """One context's store, as the processes derive it from the platform's database URL."""
+        from connectors.sql.stores import url_for
+
+        return url_for(context, self.db_url, self.var_dir, env={})
 
     def log_tail(self, name: str, n: int = 3000) -> str:
         try:

@@ -113,6 +113,7 @@ def upgrade() -> None:
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('owner', sa.String(length=40), nullable=False),
+    sa.Column('writer', sa.String(length=40), nullable=True),
     sa.Column('topic', sa.String(length=120), nullable=False),
     sa.Column('key', sa.LargeBinary(), nullable=True),
     sa.Column('value', sa.LargeBinary(), nullable=False),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from accidentlink.areas import area_of, areas_to_lock
-from accidentlink.pipeline import Pipeline, RawMessage, unseen_events
+from accidentlink.pipeline import Pipeline, RawMessage, changes_among, unseen_events
 from accidentlink.reports import AccidentReport, InvalidReport, parse_report
 
 log = logging.getLogger("accidentlink.intake")
@@ -104,14 +104,7 @@ class IntakeHandler:
     def on_incident_changes(self, messages: list[RawMessage]) -> None:
         from connectors.sql.models import IncidentRow
 
-        closed = []
-        for m in messages:
-            try:
-                v = json.loads(m.value or b"")
-            except ValueError:
-                continue
-            if isinstance(v, dict) and v.get("change") == "closed" and isinstance(v.get("incident_id"), str):
-                closed.append(m)
+        closed = changes_among(messages, "closed")
         if not closed:
             return
         now = self.clock.now()

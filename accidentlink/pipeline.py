@@ -170,6 +170,20 @@ def unseen_events(session: Session, consumer: str, messages: list[RawMessage], i
         mark_processed(session, consumer, event_id, now)
 
 
+def changes_among(messages: list[RawMessage], *changes: str) -> list[RawMessage]:
+    """The ``incidents`` messages (readable, about an incident) whose change is one of ``changes``: what a
+    context reacts to of the changes others publish; the rest it skips."""
+    wanted = []
+    for m in messages:
+        try:
+            v = json.loads(m.value or b"")
+        except ValueError:
+            continue
+        if isinstance(v, dict) and v.get("change") in changes and isinstance(v.get("incident_id"), str):
+            wanted.append(m)
+    return wanted
+
+
 DEAD_LETTER_HEADERS = ("error", "source-topic", "source-partition", "source-offset")  # in this order, below
 
 

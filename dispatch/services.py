@@ -291,18 +291,9 @@ class DispatchHandler:
     def on_incident_changes(self, messages: list[Any]) -> None:
         """What other contexts say about an incident that its dispatcher should see: the claims pipeline's
         reason a minor crash may not be settled online becomes a note on dispatch's incident."""
-        import json
+        from accidentlink.pipeline import changes_among, unseen_events
 
-        from accidentlink.pipeline import unseen_events
-
-        wanted = []
-        for m in messages:
-            try:
-                v = json.loads(m.value or b"")
-            except ValueError:
-                continue
-            if isinstance(v, dict) and v.get("change") in NOTED_CHANGES and isinstance(v.get("text"), str):
-                wanted.append(m)
+        wanted = changes_among(messages, *NOTED_CHANGES)
         if not wanted:
             return
         d = self.d
@@ -310,6 +301,8 @@ class DispatchHandler:
             ctx = Context(uow, "dispatch", d.clock.now(), d.topics)
             for v in unseen_events(uow.session, "dispatch", wanted, "event_id", ctx.now):
                 row = uow.session.get(IncidentRow, v["incident_id"])
+                if not isinstance(v.get("text"), str):
+                    continue
                 if row is None:
                     log.warning("a %s note for %s came before dispatch's copy of the incident", v["change"],
                                 v["incident_id"])

@@ -219,24 +219,17 @@ class HospitalsHandler:
         return {"incidents": self.on_incident_changes}
 
     def on_incident_changes(self, messages: list[Any]) -> None:
-        import json
+        from accidentlink.pipeline import changes_among, unseen_events
 
-        from accidentlink.pipeline import unseen_events
-
-        wanted = []
-        for m in messages:
-            try:
-                v = json.loads(m.value or b"")
-            except ValueError:
-                continue
-            if isinstance(v, dict) and v.get("change") == "hospital_assigned" and v.get("admission_id"):
-                wanted.append(m)
+        wanted = changes_among(messages, "hospital_assigned")
         if not wanted:
             return
         now = self.clock.now()
         with self.db.uow() as uow:
             s = uow.session
             for v in unseen_events(s, "hospitals", wanted, "event_id", now):
+                if not (v.get("admission_id") and v.get("hospital_id")):
+                    continue
                 eta = v.get("eta_at")
                 notify_admission(s, "hospitals", None, v["incident_id"], v["hospital_id"],
                                  patients=int(v.get("patients") or 1), injuries=v.get("injuries") or {},

@@ -205,16 +205,25 @@ def parties_of(session: Session, incident_id: str) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def _view(row: IncidentRow, orders: list[OrderRow], report_ids: list[str], unit_names: dict[str, str]) -> dict[str, Any]:
-    from hospitals import admission_id_for  # deterministic: no query
-
+def facts_view(row: IncidentRow, report_ids: list[str]) -> dict[str, Any]:
+    """The incident as a store without dispatch's orders knows it (the intake's, a pipeline's copy): its
+    facts. No ``version``: versions count one store's changes, and a reader merges these into what it has."""
     return {
         "incident_id": row.incident_id, "status": row.status, "severity": row.severity,
         "location": {"lat": row.lat, "lon": row.lon, "address": row.address},
         "first_reported_at": iso(row.first_reported_at), "last_reported_at": iso(row.last_reported_at),
         "injured": row.injured, "fatalities": row.fatalities, "vehicles_movable": row.vehicles_movable,
         "hit_and_run": row.hit_and_run, "hazards": row.hazards, "plates": row.plates, "sources": row.sources,
-        "report_ids": report_ids,
+        "report_ids": report_ids, "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+    }
+
+
+def _view(row: IncidentRow, orders: list[OrderRow], report_ids: list[str], unit_names: dict[str, str]) -> dict[str, Any]:
+    """Dispatch's incident: the facts, and its hospital, notes, orders and units."""
+    from hospitals import admission_id_for  # deterministic: no query
+
+    return {
+        **facts_view(row, report_ids),
         "hospital_id": row.hospital_id, "quick_handling": row.quick_handling,
         "admission_id": admission_id_for(row.incident_id, row.hospital_id) if row.hospital_id else None,
         "notes": row.notes or [],
@@ -225,7 +234,6 @@ def _view(row: IncidentRow, orders: list[OrderRow], report_ids: list[str], unit_
             "unit_name": unit_names.get(o.unit_id),
         } for o in orders],
         "units": {o.unit_id: o.unit_status for o in orders if o.state == "active"},
-        "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
         "closed_at": iso(row.closed_at) if row.closed_at else None, "version": row.version,
     }
 
@@ -242,19 +250,6 @@ def snapshot(session: Session, row: IncidentRow, *, with_timeline: bool = True) 
         out["timeline"] = [{"at": iso(t.at), "kind": t.kind, **mask_record(t.detail)} for t in session.scalars(
             select(TimelineEntry).where(TimelineEntry.incident_id == row.incident_id).order_by(TimelineEntry.id))]
     return out
-
-
-def facts_view(row: IncidentRow, report_ids: list[str]) -> dict[str, Any]:
-    """The incident as a store without dispatch's orders knows it (the intake's, a pipeline's copy): its
-    facts. No ``version``: versions count one store's changes, and a reader merges these into what it has."""
-    return {
-        "incident_id": row.incident_id, "status": row.status, "severity": row.severity,
-        "location": {"lat": row.lat, "lon": row.lon, "address": row.address},
-        "first_reported_at": iso(row.first_reported_at), "last_reported_at": iso(row.last_reported_at),
-        "injured": row.injured, "fatalities": row.fatalities, "vehicles_movable": row.vehicles_movable,
-        "hit_and_run": row.hit_and_run, "hazards": row.hazards, "plates": row.plates, "sources": row.sources,
-        "report_ids": report_ids, "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
-    }
 
 
 def snapshots(session: Session, incident_ids: set[str], *, with_orders: bool = True) -> dict[str, dict[str, Any]]:

@@ -1,8 +1,8 @@
 """``accidentlink run``: the whole platform in the foreground on the embedded default.
 
 Starts (unless ``KAFKA_BOOTSTRAP_SERVERS`` names another) a local Apache Kafka broker, creates the
-topics, migrates the database, loads the demo data, then runs the three pipeline workers and the web
-process as children, restarting a child that dies. Ctrl-C (SIGINT) or SIGTERM stops everything.
+topics, migrates every store, loads the demo data, then runs the intake, the pipelines' and the hospitals'
+workers and the web process as children, restarting a child that dies. Ctrl-C (SIGINT) or SIGTERM stops everything.
 """
 from __future__ import annotations
 

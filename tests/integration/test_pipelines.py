@@ -181,3 +181,24 @@ def test_dispatch_orders_within_seconds_while_the_claims_store_is_locked_and_whi
                                               if down["report_id"] in i["report_ids"]}
                          for c in p.get("/api/fund/cases?limit=5000", fund).body), 90,
              what="the hit-and-run's fund case once the fund was back")
+
+
+def test_an_address_only_report_on_kafka_is_placed_by_the_gazetteer_and_an_unknown_place_is_dead_lettered(
+        platform_factory):
+    """The intake places a report that names a place but no coordinates (a call-taker's 122 record), and
+    dead-letters, with the reason, one whose place nobody knows: no report is dropped."""
+    p = platform_factory()
+    p.wait_healthy()
+    dispatcher = p.token("dispatcher", "调度员戊")
+    known = report(injured=1, movable=False)
+    known["location"] = {"address": "东昌府区沙镇"}
+    unknown = report(injured=1)
+    unknown["location"] = {"address": "火星大道"}
+    produce(p.bootstrap, p.prefix + "accidents.reported", [known, unknown])
+    inc = wait_for(lambda: next((i for i in incidents(p, dispatcher) if known["report_id"] in i["report_ids"]), None),
+                   30, what="the placed report's incident")
+    assert (inc["location"]["lat"], inc["location"]["lon"]) == (36.337, 115.83)
+    dead = wait_for(lambda: [r for r in read_all(p.bootstrap, p.prefix + "accidents.rejected")
+                             if json.loads(r.value)["report_id"] == unknown["report_id"]], 30, what="the dead letter")
+    assert len(dead) == 1 and "not in the gazetteer" in dict(dead[0].headers)["error"].decode()
+    assert not any(unknown["report_id"] in i["report_ids"] for i in incidents(p, dispatcher))

@@ -66,26 +66,17 @@ async def submit_report(request: Request, p: Principal = Depends(require("intake
 def geocode_body(state: Any, body: bytes) -> bytes:
     """Extension for call-takers: a location with an address but no coordinates is placed by the
     pluggable geocoder (offline gazetteer by default) before the report is validated and published."""
-    import json
+    from accidentlink.intake import Unlocatable, place
 
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return body  # parse_report gives the readable reason
-    loc = doc.get("location") if isinstance(doc, dict) else None
-    if not (isinstance(loc, dict) and isinstance(loc.get("address"), str) and loc.get("lat") is None and loc.get("lon") is None):
-        return body
     geocoder = getattr(state, "geocoder", None)
     if geocoder is None:
         from connectors.geo import GazetteerGeocoder
 
         geocoder = state.geocoder = GazetteerGeocoder()
-    found = geocoder.geocode(loc["address"])
-    if found is None:
-        raise Unprocessable(f"location has no lat/lon and the address {loc['address'][:60]!r} is not in the gazetteer")
-    loc["lat"], loc["lon"] = found
-    loc["geocoded"] = True
-    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    try:
+        return place(body, geocoder.geocode) or body
+    except Unlocatable as e:  # the same rule as the intake's for reports that come by Kafka
+        raise Unprocessable(str(e)) from None
 
 
 def _stored_answer(c: Any, p: Principal, key: str) -> Any:

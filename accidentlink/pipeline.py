@@ -29,13 +29,13 @@ from sqlalchemy.orm import Session
 
 from accidentlink.clock import Clock, iso
 from accidentlink.incidents import IncidentFacts, choose_incident, merge, open_incident
-from accidentlink.reports import AccidentReport, InvalidReport, parse_report
+from accidentlink.reports import AccidentReport, InvalidReport, parse_report, report_from_dict
 from connectors.sql import batch
 from connectors.sql import incidents as repo
 from connectors.sql.db import Database, UnitOfWork
 from connectors.sql.batch import WriteBatch
 from connectors.sql.models import IncidentRow, ProcessedEvent, RejectedMessage, ReportRow
-from connectors.sql.outbox import emit, mark_in, to_json_bytes
+from connectors.sql.outbox import emit, mark_in
 
 log = logging.getLogger("accidentlink.pipeline")
 
@@ -251,7 +251,7 @@ def parse_facts_change(value: bytes | None) -> FactsChange:
     if not isinstance(doc, dict) or doc.get("schema") != FACTS_SCHEMA:
         raise InvalidReport(f"not an {FACTS_SCHEMA} message")
     payload = doc["report"]
-    return FactsChange(parse_report(to_json_bytes(payload)), payload, repo.facts_from_json(doc["incident"]),
+    return FactsChange(report_from_dict(payload), payload, repo.facts_from_json(doc["incident"]),
                        doc.get("change", "report_merged"))
 
 

@@ -259,7 +259,12 @@ def record_copy(ctx: Context, change: FactsChange, *, on_timeline: bool) -> Inci
     """A pipeline: bring its own copy of the incident's facts and reports up to the intake's, once per report."""
     s = ctx.session
     f = change.facts
-    row = repo.incident(s, f.incident_id)
+    buffered = batch.current(s)
+    # a batch whose start read every copy it could touch knows a copy it does not hold is new (no query, no flush)
+    if buffered is not None and buffered.holds_all:
+        row = buffered.incidents.get(f.incident_id)
+    else:
+        row = repo.incident(s, f.incident_id)
     new = row is None
     row = repo.save_facts(s, f, ctx.now, new=new)
     known = [] if new else repo.report_ids_of(s, f.incident_id)
@@ -376,6 +381,7 @@ class Pipeline:
             repo.prefetch_reports(s, set(buffered.incidents) & incident_ids)
         ctx.existing_incidents = set(buffered.incidents)
         if not self.merge:
+            buffered.holds_all = True
             return
         # the open incidents the new reports could merge into, and their reports: one query each
         repo.prefetch_candidates(s, [(r.location.lat, r.location.lon, r.reported_at) for m, r in zip(messages, parsed)

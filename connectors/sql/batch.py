@@ -52,10 +52,14 @@ class WriteBatch:
     # cells whose open incidents (in the batch's time window) were all read at the start: no query for them
     covered: set[tuple[int, int]] = field(default_factory=set)
     created: set[str] = field(default_factory=set)  # incidents this batch inserted: nothing else refers to them yet
+    # the batch holds every incident row it can touch (read at its start, or inserted since): one it does not
+    # hold does not exist yet
+    holds_all: bool = False
     scratch: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-use caches (e.g. an incident's orders)
 
     def forget_reads(self) -> None:
         """After a message's savepoint rolled back, what was read or cached may include its work."""
+        self.holds_all = False
         self.reports.clear()
         self.incidents.clear()
         self.cells.clear()

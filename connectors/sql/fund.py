@@ -1,4 +1,5 @@
-"""The rescue fund's SQL adapter: its unit of work and repositories (``fund.ports``) over the fund's store.
+"""The rescue fund's SQL adapter: its unit of work and repositories (``fund.ports``) over the fund's store,
+and the ``rescue-fund`` consumer group's entry points, which drive ``fund.services``.
 
 Rows and the fund's records are translated by small explicit functions (``case_file``/``write_case``,
 ``bill_copy``/``bill_row``, ...). A ``SqlFundUnitOfWork`` is either a transaction of its own on the fund's
@@ -6,20 +7,22 @@ store (the bills consumer, the overdue timer, the desk's reads) or part of a tra
 owns and commits (``joining``): a pipeline batch, or an HTTP request that writes its audit line beside the
 action. Inside a pipeline batch (``connectors.sql.batch``), outbox rows and timeline entries are written in
 bulk at the batch's end, and which of the batch's incidents have bills is read once
-(``SqlBills.read_billed``); so the fast and the careful pass are the same to the use cases.
+(``FundHandler.prepare``); so the fast and the careful pass are the same to the use cases.
 """
 from __future__ import annotations
 
 from contextlib import ExitStack
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import accidentlink.incidents
-from accidentlink.pipeline import TopicNames, mark_processed
+from accidentlink.clock import Clock
+from accidentlink.pipeline import Context, RawMessage, TopicNames, mark_processed, readable_events
+from accidentlink.reports import AccidentReport
 from connectors.sql import batch
 from connectors.sql import incidents as incident_repo
 from connectors.sql.db import Database, UnitOfWork
@@ -27,7 +30,9 @@ from connectors.sql.models import (
     BillRow, FundCaseRow, FundPaymentRow, IncidentRow, LedgerEntryRow, ProcessedEvent, RecoveryRow,
 )
 from connectors.sql.outbox import emit
+from fund import services
 from fund.cases import AlreadyPaid, CaseKind, CaseState, FundCase
+from fund.commands import BillReceived, IncidentReported
 from fund.ledger import LedgerEntry
 from fund.ports import BillCopy, CaseFile, CaseNote, FirstApproval, IncidentFacts, OverdueFlag, Payment, Recovery
 
@@ -334,3 +339,45 @@ class SqlFundUnitOfWork:
             raise RuntimeError("a read-only unit of work has nothing to commit")
         if self._tx is not None:
             self._tx.commit()
+
+
+class FundUows(Protocol):
+    """How the wiring (``accidentlink.bootstrap.Container.fund_uow``) hands out the fund's units of work."""
+
+    def __call__(self, owner: str = ..., *, joining: Session | None = None,
+                 read_only: bool = False) -> SqlFundUnitOfWork: ...
+
+
+# ---------------------------------------------------------------- the consumer group's entry points
+class FundHandler:
+    """The ``rescue-fund`` consumer group: reports open cases; bills apply to them; a timer flags
+    overdue statutory steps. Each entry point decodes, calls one use case with a unit of work, and is done."""
+
+    def __init__(self, uows: FundUows, clock: Clock, province: str):
+        self.uows, self.clock, self.province = uows, clock, province
+
+    def prepare(self, ctx: Context, reports: list[AccidentReport]) -> None:
+        """Once per batch: which of the batch's incidents were billed before their facts arrived here
+        (``hospitals.bills`` and ``intake.incident-facts`` are read independently)."""
+        known = ctx.known_reports or {}
+        SqlBills.read_billed(ctx.session, {known[r.report_id] for r in reports if r.report_id in known})
+
+    def __call__(self, ctx: Context, report: AccidentReport, incident: accidentlink.incidents.IncidentFacts) -> None:
+        services.open_cases_for_incident(IncidentReported(report, incident_facts(incident), ctx.now),
+                                         self.uows(ctx.consumer, joining=ctx.session), province=self.province)
+
+    def topics(self) -> dict[str, Callable[[list[RawMessage]], None]]:
+        return {"hospitals.bills": self.on_bills}
+
+    def timers(self) -> list[tuple[float, Callable[[], int]]]:
+        return [(30.0, self.flag_overdue)]
+
+    def on_bills(self, messages: list[RawMessage]) -> None:
+        """Each bill in its own unit of work: the fund's copy, then the incident's case brought in line."""
+        now = self.clock.now()
+        for event_id, bill in readable_events(CONSUMER, messages, "bill_id"):
+            services.record_bill(BillReceived(event_id, bill_copy_of(bill, now), now), self.uows(CONSUMER),
+                                 province=self.province)
+
+    def flag_overdue(self) -> int:
+        return services.flag_overdue(self.clock.now(), self.uows(CONSUMER))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from accidentlink.clock import Clock, SystemClock
 from accidentlink.pipeline import Pipeline, ReportHandler, TopicNames
@@ -16,6 +16,11 @@ from connectors.relay import KafkaPublisher, OutboxRelay, SmsSender
 from connectors.sms import HeldSms, TwilioSms
 from connectors.sql.db import Database
 from connectors.sql.stores import CONTEXTS
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from connectors.sql.fund import SqlFundUnitOfWork
 
 # each consumer group and the store it owns
 STORE_OF = {"intake": "intake", "dispatch": "dispatch", "rescue-fund": "fund", "claims": "claims",
@@ -60,6 +65,18 @@ class Container:
 
         return geodesic_m
 
+    def fund_uow(self, owner: str = "rescue-fund", *, joining: Session | None = None,
+                 read_only: bool = False) -> SqlFundUnitOfWork:
+        """The rescue fund's unit of work (``fund.ports.FundUnitOfWork``) on its own store: a transaction of its
+        own (``read_only``: one that never takes SQLite's write lock), or part of the transaction ``joining``,
+        which its caller commits (a pipeline batch; an HTTP request with its audit line). ``owner``: whose
+        relay publishes what it emits."""
+        from connectors.sql.fund import SqlFundUnitOfWork
+
+        if joining is not None:
+            return SqlFundUnitOfWork.joining(joining, owner, self.topics)
+        return SqlFundUnitOfWork(self.store("fund"), owner, self.topics, read_only=read_only)
+
     def handler(self, group: str) -> ReportHandler | None:
         if group == "intake":
             return None
@@ -72,9 +89,9 @@ class Container:
 
             return DispatchHandler.build(self)
         if group == "rescue-fund":
-            from fund.services import FundHandler
+            from connectors.sql.fund import FundHandler
 
-            return FundHandler.build(self)
+            return FundHandler(self.fund_uow, self.clock, self.settings.province)
         if group == "claims":
             from claims.services import ClaimsHandler
 

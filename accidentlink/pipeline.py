@@ -153,10 +153,9 @@ def mark_processed(session: Session, consumer: str, event_id: str, now: datetime
         session.add(ProcessedEvent(consumer=consumer, event_id=event_id, processed_at=now))
 
 
-def unseen_events(session: Session, consumer: str, messages: list[RawMessage], id_field: str,
-                  now: datetime) -> "Iterator[dict[str, Any]]":
-    """The JSON events of a batch this consumer has not handled yet; each is marked processed once the
-    caller's loop body for it has run (in the caller's transaction). Unreadable ones are logged."""
+def readable_events(consumer: str, messages: list[RawMessage], id_field: str) -> "Iterator[tuple[str, dict[str, Any]]]":
+    """``(event_id, value)`` of each JSON event of a batch (the id is ``<id_field>:<value of id_field>``, the
+    consumer's inbox key); unreadable ones are logged and skipped."""
     for m in messages:
         try:
             value = json.loads(m.value or b"")
@@ -164,6 +163,14 @@ def unseen_events(session: Session, consumer: str, messages: list[RawMessage], i
         except (ValueError, KeyError, TypeError):
             log.error("%s: unreadable event at %s", consumer, m.position)
             continue
+        yield event_id, value
+
+
+def unseen_events(session: Session, consumer: str, messages: list[RawMessage], id_field: str,
+                  now: datetime) -> "Iterator[dict[str, Any]]":
+    """The JSON events of a batch this consumer has not handled yet; each is marked processed once the
+    caller's loop body for it has run (in the caller's transaction). Unreadable ones are logged."""
+    for event_id, value in readable_events(consumer, messages, id_field):
         if _seen(session, consumer, event_id):
             continue
         yield value

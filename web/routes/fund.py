@@ -1,15 +1,17 @@
 """The fund administrators' desk: cases, review queue, approve, reject, pay (maker-checker), recovery."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
-from sqlalchemy import select
 
 from accidentlink.clock import iso
-from connectors.sql.models import FundCaseRow, LedgerEntryRow, RecoveryRow
+from fund import commands as C
 from fund import services as F
+from fund.ports import FundUnitOfWork
+from hospitals.services import bill_json
 from web.auth import Principal
 from web.deps import container, limit_param, mutate, require
 from web.errors import NotFound
@@ -18,40 +20,43 @@ router = APIRouter(tags=["rescue fund"])
 admin = require("fund_admin")
 
 
+def _reading(request: Request) -> FundUnitOfWork:
+    return container(request).fund_uow("web", read_only=True)
+
+
 @router.get("/api/fund/cases", summary="Rescue-fund advance cases, newest first")
 def cases(request: Request, limit: int = Depends(limit_param), status: str | None = None,
           p: Principal = Depends(admin)) -> list[dict[str, Any]]:
-    with container(request).store("fund").read() as s:
-        return F.list_cases(s, limit, status)
+    return F.list_cases(C.CasesQuery(limit, status), _reading(request))
 
 
 @router.get("/api/fund/queue", summary="Review queue: cases awaiting decision or payment, oldest deadline first")
 def queue(request: Request, limit: int = Depends(limit_param), p: Principal = Depends(admin)) -> list[dict[str, Any]]:
-    with container(request).store("fund").read() as s:
-        return F.review_queue(s, limit)
+    return F.review_queue(C.QueueQuery(limit), _reading(request))
 
 
 @router.get("/api/fund/cases/{case_id}", summary="One case with its bills, ledger and recovery")
 def case(case_id: str, request: Request, p: Principal = Depends(admin)) -> dict[str, Any]:
-    from hospitals.services import bill_json
-    from connectors.sql.models import BillRow
-
-    with container(request).store("fund").read() as s:
-        r = s.get(FundCaseRow, case_id)
-        if r is None:
-            raise NotFound(f"no fund case {case_id}")
-        out = F.case_json(s, r)
-        out["bills"] = [bill_json(b) for b in s.scalars(select(BillRow).where(BillRow.incident_id == r.incident_id))]
-        out["ledger"] = [{"account": e.account, "debit_fen": e.debit_fen, "credit_fen": e.credit_fen, "at": iso(e.at),
-                          "memo": e.memo} for e in s.scalars(select(LedgerEntryRow).where(LedgerEntryRow.case_id == case_id))]
-        rec = s.get(RecoveryRow, "RC-" + case_id)
-        out["recovery"] = {"status": rec.status, "amount_fen": rec.amount_fen, "responsible": rec.responsible} if rec else None
-        return out
+    try:
+        d = F.case_detail(C.CaseQuery(case_id), _reading(request))
+    except F.CaseNotFound as e:
+        raise NotFound(str(e)) from None
+    rec = d.recovery
+    # the fund's copy of a bill (``BillCopy``) has the hospitals' bill fields, so it is shown as they show it
+    return {**d.case, "bills": [bill_json(b) for b in d.bills],
+            "ledger": [{"account": e.account, "debit_fen": e.debit_fen, "credit_fen": e.credit_fen, "at": iso(e.at),
+                        "memo": e.memo} for e in d.ledger],
+            "recovery": {"status": rec.status, "amount_fen": rec.amount_fen,
+                         "responsible": {"party": rec.responsible_party}} if rec else None}
 
 
-def _act(request: Request, p: Principal, action: str, case_id: str, fn: Callable[[Any, Any], dict[str, Any]],
-         **audit_detail: Any) -> Any:
-    return mutate(request, p, action, case_id, fn, audit_detail=audit_detail, store="fund")
+def _act(request: Request, p: Principal, action: str, target: str,
+         use_case: Callable[[FundUnitOfWork, datetime], dict[str, Any]], status: int = 200, **audit_detail: Any) -> Any:
+    """One use case in the request's transaction on the fund's store, beside its audit line (``mutate``);
+    what it emits is the web process's to relay."""
+    c = container(request)
+    return mutate(request, p, action, target, lambda s, _c: use_case(c.fund_uow("web", joining=s), c.clock.now()),
+                  status, audit_detail, store="fund")
 
 
 class ApproveBody(BaseModel):
@@ -86,39 +91,39 @@ class FuneralBody(BaseModel):
 @router.post("/api/fund/funeral-applications", status_code=201,
              summary="A relative's funeral-cost application, taken by the fund office (paid within 3 working days)")
 def funeral(body: FuneralBody, request: Request, p: Principal = Depends(admin)) -> Any:
-    return mutate(request, p, "fund.funeral_application", body.incident_id,
-                  lambda s, c: F.apply_for_funeral_costs(s, "web", c.topics, body.incident_id, body.amount_fen,
-                                                         body.relative, body.body_disposal_notice,
-                                                         c.settings.province, c.clock.now()),
-                  status=201, audit_detail={"amount_fen": body.amount_fen}, store="fund")
+    province = container(request).settings.province
+    return _act(request, p, "fund.funeral_application", body.incident_id, lambda uow, now: F.apply_for_funeral_costs(
+        C.ApplyForFuneralCosts(body.incident_id, body.amount_fen, body.relative, body.body_disposal_notice, now), uow,
+        province=province), status=201, amount_fen=body.amount_fen)
 
 
 @router.post("/api/fund/cases/{case_id}/approve", summary="Approve an advance (422 with allowed_fen when above entitlement)")
 def approve(case_id: str, body: ApproveBody, request: Request, p: Principal = Depends(admin)) -> Any:
-    return _act(request, p, "fund.approve", case_id, lambda s, c: F.approve_case(
-        s, "web", c.topics, case_id, body.amount_fen, body.note, p.actor, c.settings.province, c.clock.now()),
+    province = container(request).settings.province
+    return _act(request, p, "fund.approve", case_id, lambda uow, now: F.approve_case(
+        C.ApproveCase(case_id, body.amount_fen, p.actor, now, note=body.note), uow, province=province),
         amount_fen=body.amount_fen)
 
 
 @router.post("/api/fund/cases/{case_id}/reject", summary="Reject with written reasons")
 def reject(case_id: str, body: RejectBody, request: Request, p: Principal = Depends(admin)) -> Any:
-    return _act(request, p, "fund.reject", case_id, lambda s, c: F.reject_case(
-        s, "web", c.topics, case_id, body.reason, p.actor, c.clock.now()), reason=body.reason)
+    return _act(request, p, "fund.reject", case_id, lambda uow, now: F.reject_case(
+        C.RejectCase(case_id, body.reason, p.actor, now), uow), reason=body.reason)
 
 
 @router.post("/api/fund/cases/{case_id}/pay", summary="Pay the approved advance: never by its approver, never twice (409)")
 def pay(case_id: str, request: Request, body: PayBody | None = None, p: Principal = Depends(admin)) -> Any:
-    return _act(request, p, "fund.pay", case_id, lambda s, c: F.pay_case(s, "web", c.topics, case_id, p.actor, c.clock.now()),
+    return _act(request, p, "fund.pay", case_id, lambda uow, now: F.pay_case(C.PayCase(case_id, p.actor, now), uow),
                 reference=body.reference if body else None)
 
 
 @router.post("/api/fund/cases/{case_id}/police-notice", summary="Record the police's written notice (程序规定 42)")
 def police_notice(case_id: str, request: Request, p: Principal = Depends(require("dispatcher", "fund_admin"))) -> Any:
     return _act(request, p, "fund.police_notice", case_id,
-                lambda s, c: F.notice_from_police(s, "web", c.topics, case_id, c.clock.now()))
+                lambda uow, now: F.record_police_notice(C.RecordPoliceNotice(case_id, now), uow))
 
 
 @router.post("/api/fund/cases/{case_id}/hit-and-run-solved", summary="Police identified the fleeing driver (程序规定 48)")
 def solved(case_id: str, body: SolvedBody, request: Request, p: Principal = Depends(require("dispatcher"))) -> Any:
-    return _act(request, p, "fund.hit_and_run_solved", case_id,
-                lambda s, c: F.hit_and_run_solved(s, "web", c.topics, case_id, body.driver_ref, c.clock.now()))
+    return _act(request, p, "fund.hit_and_run_solved", case_id, lambda uow, now: F.hit_and_run_solved(
+        C.RecordHitAndRunSolved(case_id, body.driver_ref, now), uow))

@@ -1,0 +1,92 @@
+"""What the fund's use cases take: events from other contexts, commands from the fund's desk and the police,
+and the desk's queries. ``at`` is when the fund acts on it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from accidentlink.reports import AccidentReport
+from fund.ports import BillCopy, IncidentFacts
+
+
+# ---------------------------------------------------------------- events
+@dataclass(frozen=True)
+class IncidentReported:
+    """A report merged into an incident (``intake.incident-facts``), with the fund's copy of its facts after it."""
+
+    report: AccidentReport
+    incident: IncidentFacts
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BillReceived:
+    """A hospital's bill (``hospitals.bills``); ``event_id`` is the fund's inbox key for it."""
+
+    event_id: str
+    bill: BillCopy
+    at: datetime
+
+
+# ---------------------------------------------------------------- commands
+@dataclass(frozen=True)
+class ApproveCase:
+    case_id: str
+    amount_fen: int
+    actor: str          # ``role:name:token_id``: one person per token (maker-checker compares the person)
+    at: datetime
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RejectCase:
+    case_id: str
+    reason: str
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PayCase:
+    case_id: str
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RecordPoliceNotice:
+    case_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RecordHitAndRunSolved:
+    case_id: str
+    driver_ref: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ApplyForFuneralCosts:
+    incident_id: str
+    amount_fen: int
+    relative: str
+    notice_ref: str     # the police body-disposal notice (尸体处理通知书)
+    at: datetime
+
+
+# ---------------------------------------------------------------- the desk's queries
+@dataclass(frozen=True)
+class CasesQuery:
+    limit: int
+    status: str | None = None   # a case state's value; any other matches no case
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    limit: int
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    case_id: str

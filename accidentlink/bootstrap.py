@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from connectors.sql.fund import SqlFundUnitOfWork
+    from connectors.sql.hospitals import SqlHospitalsUnitOfWork
 
 # each consumer group and the store it owns
 STORE_OF = {"intake": "intake", "dispatch": "dispatch", "rescue-fund": "fund", "claims": "claims",
@@ -77,13 +78,23 @@ class Container:
             return SqlFundUnitOfWork.joining(joining, owner, self.topics)
         return SqlFundUnitOfWork(self.store("fund"), owner, self.topics, read_only=read_only)
 
+    def hospitals_uow(self, owner: str = "hospitals", *, joining: Session | None = None,
+                      read_only: bool = False) -> SqlHospitalsUnitOfWork:
+        """The hospitals' unit of work (``hospitals.ports.HospitalsUnitOfWork``) on their own store, as
+        ``fund_uow``: a transaction of its own (or a read-only one), or part of the transaction ``joining``."""
+        from connectors.sql.hospitals import SqlHospitalsUnitOfWork
+
+        if joining is not None:
+            return SqlHospitalsUnitOfWork.joining(joining, owner, self.topics)
+        return SqlHospitalsUnitOfWork(self.store("hospitals"), owner, self.topics, read_only=read_only)
+
     def handler(self, group: str) -> ReportHandler | None:
         if group == "intake":
             return None
         if group == "hospitals":
-            from hospitals.services import HospitalsHandler
+            from connectors.sql.hospitals import HospitalsHandler
 
-            return HospitalsHandler.build(self)
+            return HospitalsHandler(self.hospitals_uow, self.store("hospitals"), self.clock)
         if group == "dispatch":
             from dispatch.services import DispatchHandler
 

@@ -1,7 +1,10 @@
 """Hospitals: pre-arrival notices, green-channel admissions, rescue-cost bills.
 
-Exported for dispatch: ``notify_admission`` (the pre-arrival notice when an ambulance is ordered).
+Other packages use only what is exported here: ``admission_id_for`` (dispatch names the admission its
+pre-arrival notice opens), ``HospitalBill`` and ``bill_json`` (a bill as the desks show it; the fund's copy of
+a bill has the same fields).
 """
-from hospitals.services import admission_id_for, notify_admission
+from hospitals.ports import HospitalBill
+from hospitals.services import admission_id_for, bill_json
 
-__all__ = ["admission_id_for", "notify_admission"]
+__all__ = ["HospitalBill", "admission_id_for", "bill_json"]

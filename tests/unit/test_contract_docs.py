@@ -293,7 +293,7 @@ def test_the_documented_reads_are_what_the_workers_subscribe_to() -> None:
     from claims.services import ClaimsHandler
     from dispatch.services import DispatchHandler
     from connectors.sql.fund import FundHandler
-    from hospitals.services import HospitalsHandler
+    from connectors.sql.hospitals import HospitalsHandler
 
     worker = (REPO / "streams" / "worker.py").read_text("utf-8")
     for needle in ("T.REPORTS", "T.BY_AREA", "T.INCIDENTS", "T.FACTS"):

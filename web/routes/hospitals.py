@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from hospitals import commands as C
 from hospitals import services as H
 from web.auth import Principal
 from web.deps import audit, container, idempotent, limit_param, mutate, require
@@ -24,8 +25,8 @@ def _scope(p: Principal, hospital_id: str) -> None:
 def admissions(hospital_id: str, request: Request, limit: int = Depends(limit_param), status: str | None = None,
                p: Principal = Depends(hospital)) -> list[dict[str, Any]]:
     _scope(p, hospital_id)
-    with container(request).store("hospitals").read() as s:
-        return H.list_admissions(s, hospital_id, limit, status)
+    return H.list_admissions(C.AdmissionsQuery(hospital_id, limit, status),
+                             container(request).hospitals_uow("web", read_only=True))
 
 
 @router.post("/api/hospitals/{hospital_id}/admissions/{admission_id}/confirm",
@@ -36,11 +37,12 @@ def confirm(hospital_id: str, admission_id: str, request: Request, p: Principal 
 
     def run() -> tuple[int, Any]:
         try:
-            with c.store("hospitals").uow() as uow:
-                body, changed = H.confirm_admission(uow.session, hospital_id, admission_id, p.actor, c.clock.now())
+            with c.store("hospitals").uow() as tx:  # the audit line in the same transaction, when it changed
+                body, changed = H.confirm_admission(C.ConfirmAdmission(hospital_id, admission_id, p.actor, c.clock.now()),
+                                                    c.hospitals_uow("web", joining=tx.session))
                 if changed:
-                    audit(c, uow.session, p, "admission.confirm", admission_id)
-                uow.commit()
+                    audit(c, tx.session, p, "admission.confirm", admission_id)
+                tx.commit()
         except Exception as e:
             raise from_domain(e) from None
         return 200, {**body, "changed": changed}
@@ -70,8 +72,10 @@ def bill(hospital_id: str, admission_id: str, body: BillBody, request: Request, 
     _scope(p, hospital_id)
 
     def record(s: Any, c: Any) -> Any:
-        return H.record_bill(s, "web", c.topics, hospital_id, admission_id, H.parse_bill_body(body.model_dump()),
-                             p.actor, c.clock.now(), c.settings.province)
+        """The use case in ``mutate``'s transaction on the hospitals' store, beside its audit line; the bill's
+        message is the web process's to relay."""
+        cmd = H.bill_command(hospital_id, admission_id, body.model_dump(), p.actor, c.clock.now())
+        return H.record_bill(cmd, c.hospitals_uow("web", joining=s), province=c.settings.province)
 
     return mutate(request, p, "bill.record", admission_id, record, status=201,
                   audit_detail={"amount_fen": body.amount_fen}, store="hospitals")

@@ -1,0 +1,251 @@
+"""The hospitals context's SQL adapter: its unit of work and repositories (``hospitals.ports``) over the
+hospitals' store, and the ``hospitals`` consumer group's entry points, which drive ``hospitals.services``.
+
+The records have the fields of their rows, by the same names (``record``/``write``). A
+``SqlHospitalsUnitOfWork`` is either a transaction of its own on the hospitals' store (the desk's reads) or
+part of a transaction that its caller owns and commits (``joining``): a batch of ``incidents`` messages, or
+an HTTP request that writes its audit line beside the action.
+"""
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import fields
+from datetime import datetime
+from typing import Any, Callable, Mapping, Protocol, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import accidentlink.incidents
+from accidentlink.clock import Clock, parse_aware
+from accidentlink.pipeline import Context, RawMessage, TopicNames, changes_among, readable_events
+from accidentlink.reports import AccidentReport, Party
+from connectors.sql import incidents as incident_repo
+from connectors.sql.db import Database, UnitOfWork
+from connectors.sql.fund import SqlInbox  # any consumer's inbox in its own store
+from connectors.sql.models import AdmissionRow, BillRow, HospitalRow
+from connectors.sql.outbox import emit
+from hospitals import services
+from hospitals.commands import PreArrivalNotice
+from hospitals.ports import Admission, Hospital, HospitalBill, IncidentFacts
+
+CONSUMER = "hospitals"
+
+R = TypeVar("R")
+
+
+# ---------------------------------------------------------------- rows <-> records
+def record(cls: type[R], row: Any, **differ: Any) -> R:
+    """The record of a row whose columns carry the record's fields by name (``differ``: values that differ)."""
+    return cls(**{f.name: differ[f.name] if f.name in differ else getattr(row, f.name) for f in fields(cls)})
+
+
+def write(row: Any, rec: Any, **differ: Any) -> Any:
+    """The record's fields into the row's columns of the same names."""
+    for f in fields(rec):
+        setattr(row, f.name, differ[f.name] if f.name in differ else getattr(rec, f.name))
+    return row
+
+
+def admission(r: AdmissionRow) -> Admission:
+    return record(Admission, r, injuries=dict(r.injuries or {}))
+
+
+def bill(r: BillRow) -> HospitalBill:
+    return record(HospitalBill, r, items=tuple(dict(i) for i in r.items or ()), routing=dict(r.routing or {}))
+
+
+def bill_row(b: HospitalBill) -> BillRow:
+    return write(BillRow(), b, items=[dict(i) for i in b.items], routing=dict(b.routing))
+
+
+def party(p: Mapping[str, Any]) -> Party:
+    """A party as a report names it (the report's JSON, as the pipeline copied it)."""
+    return Party(**{f.name: p.get(f.name) for f in fields(Party)})
+
+
+# ---------------------------------------------------------------- repositories
+class SqlHospitals:
+    def __init__(self, session: Session):
+        self._s = session
+
+    def get(self, hospital_id: str) -> Hospital | None:
+        row = self._s.get(HospitalRow, hospital_id)
+        return None if row is None else record(Hospital, row)
+
+    def add(self, hospital: Hospital) -> None:
+        self._s.add(write(HospitalRow(), hospital))
+        self._s.flush()  # before any admission at it (no relationship tells the session to insert it first)
+
+
+class SqlAdmissions:
+    def __init__(self, session: Session):
+        self._s = session
+
+    def get(self, admission_id: str) -> Admission | None:
+        row = self._s.get(AdmissionRow, admission_id)  # finds one added earlier in the transaction too
+        return None if row is None else admission(row)
+
+    def at_hospital(self, hospital_id: str, limit: int, status: str | None = None) -> list[Admission]:
+        q = select(AdmissionRow).where(AdmissionRow.hospital_id == hospital_id)
+        if status:
+            q = q.where(AdmissionRow.status == status)
+        q = q.order_by(AdmissionRow.notified_at.desc(), AdmissionRow.admission_id.desc()).limit(limit)
+        return [admission(r) for r in self._s.scalars(q)]
+
+    def add(self, a: Admission) -> None:
+        self._s.add(write(AdmissionRow(), a, injuries=dict(a.injuries)))
+
+    def save(self, a: Admission) -> None:
+        row = self._s.get(AdmissionRow, a.admission_id)
+        if row is None:
+            raise LookupError(f"no admission {a.admission_id} to save")
+        write(row, a, injuries=dict(a.injuries))
+
+
+class SqlBills:
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, b: HospitalBill) -> None:
+        self._s.add(bill_row(b))
+
+    def _where(self, *criteria: Any) -> list[HospitalBill]:
+        return [bill(r) for r in self._s.scalars(select(BillRow).where(*criteria)
+                                                 .order_by(BillRow.created_at, BillRow.bill_id))]
+
+    def of_admission(self, admission_id: str) -> list[HospitalBill]:
+        return self._where(BillRow.admission_id == admission_id)
+
+    def of_incident(self, incident_id: str) -> list[HospitalBill]:
+        return self._where(BillRow.incident_id == incident_id)
+
+
+class SqlIncidentCopy:
+    def __init__(self, session: Session):
+        self._s = session
+
+    def get(self, incident_id: str) -> IncidentFacts | None:
+        row = incident_repo.incident(self._s, incident_id)
+        return None if row is None else record(IncidentFacts, row)
+
+    def parties(self, incident_id: str) -> list[Party]:
+        return [party(p) for p in incident_repo.parties_of(self._s, incident_id)]
+
+
+class SqlBillEvents:
+    def __init__(self, session: Session, owner: str, topics: TopicNames):
+        self._s, self._owner, self._topic = session, owner, topics.name("hospitals.bills")
+
+    def bill_recorded(self, incident_id: str, value: Mapping[str, Any], at: datetime) -> None:
+        emit(self._s, self._owner, self._topic, incident_id, dict(value), at)
+
+
+class SqlTimeline:
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, incident_id: str, kind: str, at: datetime, **detail: Any) -> None:
+        incident_repo.add_timeline(self._s, incident_id, at, kind, **detail)
+
+
+# ---------------------------------------------------------------- the unit of work
+class SqlHospitalsUnitOfWork:
+    """``hospitals.ports.HospitalsUnitOfWork`` on the hospitals' store. ``owner``: whose relay publishes what
+    it emits (``web`` for the desk's bills); also its inbox's consumer name (``hospitals``)."""
+
+    hospitals: SqlHospitals
+    admissions: SqlAdmissions
+    bills: SqlBills
+    incidents: SqlIncidentCopy
+    events: SqlBillEvents
+    timeline: SqlTimeline
+    inbox: SqlInbox
+
+    def __init__(self, db: Database | None, owner: str, topics: TopicNames, *, read_only: bool = False,
+                 session: Session | None = None):
+        self._db, self.owner, self._topics, self._read_only = db, owner, topics, read_only
+        self._joined = session is not None
+        self._stack: ExitStack | None = None
+        self._tx: UnitOfWork | None = None
+        if session is not None:
+            self._bind(session)
+
+    @classmethod
+    def joining(cls, session: Session, owner: str, topics: TopicNames) -> "SqlHospitalsUnitOfWork":
+        """Part of a transaction its caller owns (a batch of notices, an HTTP request with its audit line):
+        entering and leaving it change nothing, and ``commit`` leaves the commit to that caller."""
+        return cls(None, owner, topics, session=session)
+
+    def _bind(self, s: Session) -> None:
+        self.hospitals, self.admissions, self.bills = SqlHospitals(s), SqlAdmissions(s), SqlBills(s)
+        self.incidents, self.timeline = SqlIncidentCopy(s), SqlTimeline(s)
+        self.events, self.inbox = SqlBillEvents(s, self.owner, self._topics), SqlInbox(s, self.owner)
+
+    def __enter__(self) -> "SqlHospitalsUnitOfWork":
+        if self._joined:
+            return self
+        assert self._db is not None and self._stack is None, "a unit of work is entered once at a time"
+        self._stack = ExitStack()
+        if self._read_only:  # never takes SQLite's write lock
+            self._bind(self._stack.enter_context(self._db.read()))
+        else:
+            self._tx = self._stack.enter_context(self._db.uow())
+            self._bind(self._tx.session)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stack is not None:
+            stack, self._stack, self._tx = self._stack, None, None
+            stack.close()  # rolls back what was not committed
+
+    def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work has nothing to commit")
+        if self._tx is not None:
+            self._tx.commit()
+
+
+class HospitalsUows(Protocol):
+    """How the wiring (``accidentlink.bootstrap.Container.hospitals_uow``) hands out the hospitals' units of work."""
+
+    def __call__(self, owner: str = ..., *, joining: Session | None = None,
+                 read_only: bool = False) -> SqlHospitalsUnitOfWork: ...
+
+
+# ---------------------------------------------------------------- the consumer group's entry points
+def pre_arrival_notice(event_id: str, change: Mapping[str, Any], now: datetime) -> PreArrivalNotice | None:
+    """The notice a ``hospital_assigned`` change on ``incidents`` carries (None when it names no admission)."""
+    if not (change.get("admission_id") and change.get("hospital_id")):
+        return None
+    eta = change.get("eta_at")
+    return PreArrivalNotice(event_id, change["incident_id"], change["hospital_id"], int(change.get("patients") or 1),
+                            change.get("injuries") or {}, parse_aware(eta) if eta else None, now)
+
+
+class HospitalsHandler:
+    """The ``hospitals`` consumer group: its own copy of each incident's facts (for routing bills), and the
+    pre-arrival notices dispatch sends with each ``hospital_assigned`` change on ``incidents``."""
+
+    def __init__(self, uows: HospitalsUows, db: Database, clock: Clock):
+        self.uows, self.db, self.clock = uows, db, clock
+
+    def __call__(self, ctx: Context, report: AccidentReport, incident: accidentlink.incidents.IncidentFacts) -> None:
+        """The copy of the facts (``accidentlink.pipeline.record_copy``) is all this group keeps of a report."""
+
+    def topics(self) -> dict[str, Callable[[list[RawMessage]], None]]:
+        return {"incidents": self.on_incident_changes}
+
+    def on_incident_changes(self, messages: list[RawMessage]) -> None:
+        """The batch's notices, each once, in one transaction on the hospitals' store."""
+        now = self.clock.now()
+        notices = [n for event_id, change in readable_events(CONSUMER, changes_among(messages, "hospital_assigned"),
+                                                             "event_id")
+                   if (n := pre_arrival_notice(event_id, change, now)) is not None]
+        if not notices:
+            return
+        with self.db.uow() as tx:
+            uow = self.uows(CONSUMER, joining=tx.session)
+            for notice in notices:
+                services.record_pre_arrival_notice(notice, uow)
+            tx.commit()

@@ -1,0 +1,129 @@
+"""The hospitals context's ports (``hospitals.ports``) in memory, for the unit tests of ``hospitals.services``.
+
+``tests/integration/test_hospitals_ports.py`` runs one contract suite against this fake and the SQL adapter
+(``connectors.sql.hospitals``), so the two cannot drift apart.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Mapping
+
+from accidentlink.reports import Party
+from hospitals.ports import Admission, Hospital, HospitalBill, IncidentFacts
+from tests.fakes.fund import FakeInbox, _ById
+
+
+@dataclass
+class HospitalsState:
+    """What the hospitals' store holds."""
+
+    hospitals: dict[str, Hospital] = field(default_factory=dict)
+    admissions: dict[str, Admission] = field(default_factory=dict)
+    bills: dict[str, HospitalBill] = field(default_factory=dict)
+    incidents: dict[str, IncidentFacts] = field(default_factory=dict)
+    parties: dict[str, list[Party]] = field(default_factory=dict)  # by incident, as the pipeline copied them
+    messages: list[tuple[str, dict[str, Any], datetime]] = field(default_factory=list)  # hospitals.bills: key, value, at
+    timeline: list[tuple[str, str, datetime, dict[str, Any]]] = field(default_factory=list)  # incident, kind, at, detail
+    processed: dict[str, datetime] = field(default_factory=dict)  # the inbox: event id -> when
+
+
+class FakeHospitals(_ById[Hospital]):
+    def add(self, hospital: Hospital) -> None:
+        self._records[hospital.hospital_id] = hospital
+
+
+class FakeAdmissions(_ById[Admission]):
+    def __init__(self, records: dict[str, Admission], hospitals: dict[str, Hospital]):
+        super().__init__(records)
+        self._hospitals = hospitals
+
+    def at_hospital(self, hospital_id: str, limit: int, status: str | None = None) -> list[Admission]:
+        found = [a for a in self._records.values() if a.hospital_id == hospital_id and (not status or a.status == status)]
+        return sorted(found, key=lambda a: (a.notified_at, a.admission_id), reverse=True)[:limit]
+
+    def add(self, a: Admission) -> None:
+        if a.admission_id in self._records or any((o.incident_id, o.hospital_id) == (a.incident_id, a.hospital_id)
+                                                  for o in self._records.values()):
+            raise ValueError(f"admission {a.admission_id} exists (one per incident and hospital)")
+        if a.hospital_id not in self._hospitals:  # the store's foreign key
+            raise ValueError(f"no hospital {a.hospital_id} for admission {a.admission_id}")
+        self._records[a.admission_id] = a
+
+    def save(self, a: Admission) -> None:
+        if a.admission_id not in self._records:
+            raise LookupError(f"no admission {a.admission_id} to save")
+        self._records[a.admission_id] = a
+
+
+class FakeBills(_ById[HospitalBill]):
+    def add(self, bill: HospitalBill) -> None:
+        if bill.bill_id in self._records:
+            raise ValueError(f"bill {bill.bill_id} exists")
+        self._records[bill.bill_id] = bill
+
+    def _where(self, keep: Any) -> list[HospitalBill]:
+        return sorted(filter(keep, self._records.values()), key=lambda b: (b.created_at, b.bill_id))
+
+    def of_admission(self, admission_id: str) -> list[HospitalBill]:
+        return self._where(lambda b: b.admission_id == admission_id)
+
+    def of_incident(self, incident_id: str) -> list[HospitalBill]:
+        return self._where(lambda b: b.incident_id == incident_id)
+
+
+class FakeIncidentCopy(_ById[IncidentFacts]):
+    def __init__(self, records: dict[str, IncidentFacts], parties: dict[str, list[Party]]):
+        super().__init__(records)
+        self._parties = parties
+
+    def parties(self, incident_id: str) -> list[Party]:
+        return list(self._parties.get(incident_id, ()))
+
+
+class FakeEvents:
+    def __init__(self, state: HospitalsState):
+        self._state = state
+
+    def bill_recorded(self, incident_id: str, value: Mapping[str, Any], at: datetime) -> None:
+        self._state.messages.append((incident_id, dict(value), at))
+
+
+class FakeTimeline:
+    def __init__(self, state: HospitalsState):
+        self._state = state
+
+    def add(self, incident_id: str, kind: str, at: datetime, **detail: Any) -> None:
+        self._state.timeline.append((incident_id, kind, at, detail))
+
+
+class FakeHospitalsUnitOfWork:
+    """A unit of work over ``state``: inside ``with`` it works on a copy, which ``commit()`` makes the state;
+    leaving without a commit drops the copy (a rollback)."""
+
+    def __init__(self, state: HospitalsState | None = None):
+        self.state = state if state is not None else HospitalsState()
+        self.commits = 0
+        self._work: HospitalsState | None = None
+        self._bind(self.state)
+
+    def _bind(self, s: HospitalsState) -> None:
+        self.hospitals, self.admissions = FakeHospitals(s.hospitals), FakeAdmissions(s.admissions, s.hospitals)
+        self.bills, self.incidents = FakeBills(s.bills), FakeIncidentCopy(s.incidents, s.parties)
+        self.events, self.timeline, self.inbox = FakeEvents(s), FakeTimeline(s), FakeInbox(s.processed)
+
+    def __enter__(self) -> "FakeHospitalsUnitOfWork":
+        self._work = copy.deepcopy(self.state)
+        self._bind(self._work)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._work = None
+        self._bind(self.state)
+
+    def commit(self) -> None:
+        assert self._work is not None, "commit inside the unit of work"
+        for f in fields(HospitalsState):
+            setattr(self.state, f.name, copy.deepcopy(getattr(self._work, f.name)))
+        self.commits += 1

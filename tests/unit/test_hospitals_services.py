@@ -1,0 +1,235 @@
+"""The hospitals' use cases (``hospitals.services``) on the in-memory fake of their ports
+(``tests/fakes/hospitals.py``)."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from accidentlink.clock import CST, iso
+from accidentlink.reports import Party
+from hospitals import services as H
+from hospitals.commands import AdmissionsQuery, ConfirmAdmission, PreArrivalNotice, RecordBill
+from hospitals.ports import Hospital, IncidentFacts
+from tests.fakes.hospitals import FakeHospitalsUnitOfWork, HospitalsState
+
+T0 = datetime(2026, 11, 22, 8, 0, tzinfo=CST)
+PROVINCE = "shandong"
+INCIDENT = "INC-20261122-0001"
+HOSPITAL, OTHER = "LC-H-LC3", "LC-H-LCRM"
+ADMISSION = H.admission_id_for(INCIDENT, HOSPITAL)
+NURSE = "hospital:急诊科:t1"
+INSURED = Party(name="张某", plate="鲁P12345", insurer="PICC", ci_policy="POL-1")
+UNINSURED = Party(name="李某", plate="鲁P67890")
+
+
+class Desk:
+    """The hospitals' store in memory, and the use cases called the way the entry points call them."""
+
+    def __init__(self) -> None:
+        self.state = HospitalsState()
+        for hospital_id in (HOSPITAL, OTHER):
+            self.state.hospitals[hospital_id] = Hospital(hospital_id, hospital_id, 36.45, 115.98, "聊城")
+
+    def uow(self) -> FakeHospitalsUnitOfWork:
+        return FakeHospitalsUnitOfWork(self.state)
+
+    def copy_incident(self, *parties: Party, hit_and_run: bool = False, injured: int = 1) -> None:
+        """The pipeline copied the incident's facts and its reports' parties."""
+        self.state.incidents[INCIDENT] = IncidentFacts(INCIDENT, T0, "injury", hit_and_run, "聊临路梁水镇段", injured, 0)
+        self.state.parties[INCIDENT] = list(parties)
+
+    def notice(self, event_id: str = "event_id:E-1", *, patients: int = 1, hospital_id: str = HOSPITAL,
+               minutes: int = 0) -> Any:
+        at = T0 + timedelta(minutes=minutes)
+        return H.record_pre_arrival_notice(PreArrivalNotice(event_id, INCIDENT, hospital_id, patients,
+                                                            {"injured": patients}, at + timedelta(minutes=12), at),
+                                           self.uow())
+
+    def confirm(self, hospital_id: str = HOSPITAL, admission_id: str = ADMISSION, minutes: int = 30) -> Any:
+        return H.confirm_admission(ConfirmAdmission(hospital_id, admission_id, NURSE, T0 + timedelta(minutes=minutes)),
+                                   self.uow())
+
+    def bill(self, amount_fen: int = 2_500_000, *, hospital_id: str = HOSPITAL, minutes: int = 60,
+             **body: Any) -> dict[str, Any]:
+        at = T0 + timedelta(minutes=minutes)
+        cmd = H.bill_command(hospital_id, ADMISSION, {"amount_fen": amount_fen, "rescue_started_at": iso(T0), **body},
+                             NURSE, at)
+        return H.record_bill(cmd, self.uow(), province=PROVINCE)
+
+    def admitted(self, *parties: Party, **kw: Any) -> None:
+        """Facts copied, notice received, admission confirmed: ready to bill."""
+        self.copy_incident(*parties, **kw)
+        self.notice()
+        self.confirm()
+
+
+@pytest.fixture
+def desk() -> Desk:
+    return Desk()
+
+
+# ------------------------------------------------------------------------------- admissions
+def test_a_notice_becomes_one_admission_which_a_second_notice_updates(desk: Desk) -> None:
+    first = desk.notice(patients=2)
+    assert first.admission_id == ADMISSION and first.status == "notified" and first.notified_at == T0
+    desk.notice("event_id:E-1", patients=5)  # the same notice delivered again: nothing changes
+    assert desk.state.admissions[ADMISSION] == first
+    second = desk.notice("event_id:E-2", patients=1, minutes=3)
+    assert list(desk.state.admissions) == [ADMISSION]
+    assert second.patients == 2, "a later notice never lowers the count of patients"
+    assert second.eta_at == T0 + timedelta(minutes=15) and second.notified_at == T0
+    assert set(desk.state.processed) == {"event_id:E-1", "event_id:E-2"}
+
+
+def test_a_notice_for_another_hospital_is_another_admission(desk: Desk) -> None:
+    desk.notice()
+    desk.notice("event_id:E-2", hospital_id=OTHER)
+    assert sorted(a.hospital_id for a in desk.state.admissions.values()) == [HOSPITAL, OTHER]
+
+
+def test_confirming_is_idempotent(desk: Desk) -> None:
+    desk.copy_incident(INSURED)
+    desk.notice()
+    view, changed = desk.confirm()
+    again, changed_again = desk.confirm(minutes=45)
+    assert changed and not changed_again
+    assert view == again and view["status"] == "confirmed" and view["confirmed_at"] == iso(T0 + timedelta(minutes=30))
+    assert desk.state.admissions[ADMISSION].confirmed_by == NURSE
+    assert [(i, k) for i, k, _, _ in desk.state.timeline] == [(INCIDENT, "admission_confirmed")]
+
+
+def test_another_hospitals_admission_is_not_found(desk: Desk) -> None:
+    desk.admitted(INSURED)
+    with pytest.raises(H.AdmissionNotFound) as refused:
+        desk.confirm(hospital_id=OTHER)
+    assert refused.value.status == 404
+    with pytest.raises(H.AdmissionNotFound):
+        desk.bill(hospital_id=OTHER)
+    with pytest.raises(H.AdmissionNotFound):
+        desk.confirm(admission_id="ADM-NOPE")
+    assert desk.state.bills == {} and H.list_admissions(AdmissionsQuery(OTHER, 10), desk.uow()) == []
+
+
+def test_the_queue_shows_the_newest_first_with_the_incidents_facts_and_bills(desk: Desk) -> None:
+    desk.notice()  # the facts have not arrived yet
+    desk.state.incidents.clear()
+    assert H.list_admissions(AdmissionsQuery(HOSPITAL, 10), desk.uow())[0]["incident"] is None
+    desk.notice("event_id:E-2", hospital_id=OTHER, minutes=5)
+    desk.admitted(INSURED)
+    desk.bill()
+    [queued] = H.list_admissions(AdmissionsQuery(HOSPITAL, 10), desk.uow())
+    assert queued["incident"] == {"severity": "injury", "hit_and_run": False, "address": "聊临路梁水镇段", "injured": 1,
+                                  "fatalities": 0}
+    assert [b["bill_id"] for b in queued["bills"]] == [f"BILL-{ADMISSION[4:]}-001"]
+    assert H.list_admissions(AdmissionsQuery(HOSPITAL, 10, "notified"), desk.uow()) == []
+
+
+# ------------------------------------------------------------------------------- bills
+def test_a_bill_before_confirmation_is_refused(desk: Desk) -> None:
+    desk.copy_incident(INSURED)
+    desk.notice()
+    with pytest.raises(H.AdmissionNotConfirmed) as refused:
+        desk.bill()
+    assert refused.value.status == 409
+    assert desk.state.bills == {} and desk.state.messages == []
+
+
+def test_a_bill_whose_incident_facts_have_not_arrived_is_refused_until_they_do(desk: Desk) -> None:
+    desk.notice()
+    desk.confirm()
+    with pytest.raises(H.AdmissionError) as refused:
+        desk.bill()
+    assert refused.value.status == 409 and "have not reached the hospital desk yet" in str(refused.value)
+    assert desk.state.bills == {} and desk.state.messages == []
+    desk.copy_incident(INSURED)
+    assert desk.bill()["payers"]["insurer_fen"] == 1_800_000
+
+
+def test_a_bills_split_adds_up_and_goes_onto_hospitals_bills_once(desk: Desk) -> None:
+    desk.admitted(INSURED, UNINSURED)
+    out = desk.bill(2_500_000)
+    payers = out["payers"]
+    assert (payers["insurer_fen"], payers["fund_fen"], payers["uncovered_fen"]) == (1_800_000, 700_000, 0)
+    assert payers["insurer"] == "PICC" and payers["vehicle_plate"] == "鲁P12345" and payers["province"] == PROVINCE
+    [(key, message, _)] = desk.state.messages
+    bill_id = f"BILL-{ADMISSION[4:]}-001"
+    assert key == INCIDENT and out["bill_id"] == message["event_id"] == message["bill_id"] == bill_id
+    assert message["schema"] == "hospital-bill/1" and message["created_by"] == f"hospital:{HOSPITAL}"
+    assert message["insurer_fen"] + message["fund_fen"] <= message["amount_fen"] == 2_500_000
+    assert message["items"] == [{"amount_fen": 2_500_000, "incurred_at": None, "description": ""}]
+    assert message["routing"] == {k: v for k, v in payers.items() if k not in ("insurer_fen", "insurer", "fund_fen",
+                                                                                  "uncovered_fen")}
+    assert desk.state.bills[bill_id].created_by == NURSE
+    assert [(k, d) for _, k, _, d in desk.state.timeline][-1] == (
+        "bill_recorded", {"bill_id": bill_id, "amount_fen": 2_500_000, "insurer_fen": 1_800_000, "fund_fen": 700_000})
+
+
+def test_a_second_bill_shares_the_medical_limit_of_the_accident(desk: Desk) -> None:
+    desk.admitted(INSURED)
+    desk.bill(1_000_000)
+    second = desk.bill(1_000_000, minutes=90)
+    assert second["bill_id"] == f"BILL-{ADMISSION[4:]}-002"
+    assert (second["payers"]["insurer_fen"], second["payers"]["fund_fen"]) == (800_000, 200_000)
+    assert len(desk.state.messages) == 2
+
+
+def test_the_bill_may_name_the_vehicle_whose_insurance_answers(desk: Desk) -> None:
+    desk.admitted(INSURED, UNINSURED)
+    out = desk.bill(500_000, vehicle_plate=" 鲁p67890")
+    assert out["payers"]["vehicle_plate"] == "鲁P67890" and out["payers"]["insurer_fen"] == 0
+    with pytest.raises(H.BadBill) as refused:
+        desk.bill(500_000, vehicle_plate="鲁X00000")
+    assert refused.value.status == 422 and len(desk.state.bills) == 1
+
+
+def test_a_hit_and_run_by_an_unknown_vehicle_is_routed_to_the_fund(desk: Desk) -> None:
+    desk.admitted(hit_and_run=True)
+    payers = desk.bill(2_500_000)["payers"]
+    assert (payers["insurer_fen"], payers["fund_fen"], payers["insurer"], payers["vehicle_plate"]) == (0, 2_500_000,
+                                                                                                       None, None)
+
+
+def test_items_must_add_up_to_the_amount(desk: Desk) -> None:
+    desk.admitted(INSURED)
+    with pytest.raises(H.BadBill, match="items add up to 99 fen"):
+        desk.bill(100, items=[{"amount_fen": 99}])
+    out = desk.bill(100, items=[{"amount_fen": 60, "incurred_at": iso(T0), "description": "清创"}, {"amount_fen": 40}])
+    assert out["items"] == [{"amount_fen": 60, "incurred_at": iso(T0), "description": "清创"},
+                            {"amount_fen": 40, "incurred_at": None, "description": ""}]
+
+
+@pytest.mark.parametrize("body, reason", [
+    ({"amount_fen": 12.5}, "integer"), ({"amount_fen": 0}, "above 0"),
+    ({"rescue_started_at": "2026-11-22T08:00:00"}, "no offset"), ({"items": ["x"]}, "items[0] must be an object"),
+    ({"items": [{"amount_fen": -1}]}, "items[0].amount_fen"),
+])
+def test_a_bad_bill_body_is_refused_with_a_readable_reason(body: dict[str, Any], reason: str) -> None:
+    with pytest.raises(H.BadBill, match=re.escape(reason)) as refused:
+        H.bill_command(HOSPITAL, ADMISSION, {"amount_fen": 100, "rescue_started_at": iso(T0), **body}, NURSE, T0)
+    assert refused.value.status == 422 and str(refused.value)
+
+
+def test_the_bill_command_carries_the_body(desk: Desk) -> None:
+    cmd = H.bill_command(HOSPITAL, ADMISSION, {"amount_fen": 100, "rescue_started_at": iso(T0), "window_extended": 1,
+                                               "vehicle_plate": "鲁P12345", "items": [{"amount_fen": 100}]}, NURSE, T0)
+    assert isinstance(cmd, RecordBill) and cmd.window_extended is True and cmd.vehicle_plate == "鲁P12345"
+    assert [i.amount_fen for i in cmd.items] == [100] and cmd.rescue_started_at == T0
+
+
+@settings(max_examples=40, deadline=None)
+@given(amounts=st.lists(st.integers(min_value=1, max_value=5_000_000), min_size=1, max_size=4),
+       insured=st.booleans(), hit_and_run=st.booleans())
+def test_every_bills_split_adds_up_and_the_insurer_never_pays_beyond_the_limit(
+        amounts: list[int], insured: bool, hit_and_run: bool) -> None:
+    desk = Desk()
+    desk.admitted(*([INSURED] if insured else []), hit_and_run=hit_and_run)
+    for n, amount in enumerate(amounts):
+        p = desk.bill(amount, minutes=60 + n)["payers"]
+        assert p["insurer_fen"] + p["fund_fen"] + p["uncovered_fen"] == amount
+        assert min(p["insurer_fen"], p["fund_fen"], p["uncovered_fen"]) >= 0
+    assert sum(b.insurer_fen for b in desk.state.bills.values()) <= 1_800_000
+    assert len(desk.state.messages) == len(amounts)

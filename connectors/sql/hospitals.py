@@ -8,7 +8,6 @@ an HTTP request that writes its audit line beside the action.
 """
 from __future__ import annotations
 
-from contextlib import ExitStack
 from dataclasses import fields
 from datetime import datetime
 from typing import Any, Callable, Mapping, Protocol, TypeVar
@@ -21,10 +20,10 @@ from accidentlink.clock import Clock, parse_aware
 from accidentlink.pipeline import Context, RawMessage, TopicNames, changes_among, readable_events
 from accidentlink.reports import AccidentReport, Party
 from connectors.sql import incidents as incident_repo
-from connectors.sql.db import Database, UnitOfWork
-from connectors.sql.fund import SqlInbox  # any consumer's inbox in its own store
+from connectors.sql.db import Database
 from connectors.sql.models import AdmissionRow, BillRow, HospitalRow
 from connectors.sql.outbox import emit
+from connectors.sql.uow import SqlInbox, SqlUnitOfWork
 from hospitals import services
 from hospitals.commands import PreArrivalNotice
 from hospitals.ports import Admission, Hospital, HospitalBill, IncidentFacts
@@ -150,7 +149,7 @@ class SqlTimeline:
 
 
 # ---------------------------------------------------------------- the unit of work
-class SqlHospitalsUnitOfWork:
+class SqlHospitalsUnitOfWork(SqlUnitOfWork):
     """``hospitals.ports.HospitalsUnitOfWork`` on the hospitals' store. ``owner``: whose relay publishes what
     it emits (``web`` for the desk's bills); also its inbox's consumer name (``hospitals``)."""
 
@@ -162,49 +161,10 @@ class SqlHospitalsUnitOfWork:
     timeline: SqlTimeline
     inbox: SqlInbox
 
-    def __init__(self, db: Database | None, owner: str, topics: TopicNames, *, read_only: bool = False,
-                 session: Session | None = None):
-        self._db, self.owner, self._topics, self._read_only = db, owner, topics, read_only
-        self._joined = session is not None
-        self._stack: ExitStack | None = None
-        self._tx: UnitOfWork | None = None
-        if session is not None:
-            self._bind(session)
-
-    @classmethod
-    def joining(cls, session: Session, owner: str, topics: TopicNames) -> "SqlHospitalsUnitOfWork":
-        """Part of a transaction its caller owns (a batch of notices, an HTTP request with its audit line):
-        entering and leaving it change nothing, and ``commit`` leaves the commit to that caller."""
-        return cls(None, owner, topics, session=session)
-
     def _bind(self, s: Session) -> None:
         self.hospitals, self.admissions, self.bills = SqlHospitals(s), SqlAdmissions(s), SqlBills(s)
         self.incidents, self.timeline = SqlIncidentCopy(s), SqlTimeline(s)
         self.events, self.inbox = SqlBillEvents(s, self.owner, self._topics), SqlInbox(s, self.owner)
-
-    def __enter__(self) -> "SqlHospitalsUnitOfWork":
-        if self._joined:
-            return self
-        assert self._db is not None and self._stack is None, "a unit of work is entered once at a time"
-        self._stack = ExitStack()
-        if self._read_only:  # never takes SQLite's write lock
-            self._bind(self._stack.enter_context(self._db.read()))
-        else:
-            self._tx = self._stack.enter_context(self._db.uow())
-            self._bind(self._tx.session)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._stack is not None:
-            stack, self._stack, self._tx = self._stack, None, None
-            stack.close()  # rolls back what was not committed
-
-    def commit(self) -> None:
-        if self._read_only:
-            raise RuntimeError("a read-only unit of work has nothing to commit")
-        if self._tx is not None:
-            self._tx.commit()
-
 
 class HospitalsUows(Protocol):
     """How the wiring (``accidentlink.bootstrap.Container.hospitals_uow``) hands out the hospitals' units of work."""

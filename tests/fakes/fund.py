@@ -5,14 +5,14 @@
 """
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Iterable, Mapping, TypeVar
 
 from fund.cases import AlreadyPaid, CaseKind, CaseState
 from fund.ledger import LedgerEntry
 from fund.ports import BillCopy, CaseFile, IncidentFacts, Payment, Recovery
+from tests.fakes.uow import FakeUnitOfWork
 
 R = TypeVar("R")
 
@@ -127,32 +127,14 @@ class FakeInbox:
         self._processed.setdefault(event_id, at)
 
 
-class FakeFundUnitOfWork:
+class FakeFundUnitOfWork(FakeUnitOfWork[FundState]):
     """A unit of work over ``state``: inside ``with`` it works on a copy, which ``commit()`` makes the state;
     leaving without a commit drops the copy (a rollback)."""
 
     def __init__(self, state: FundState | None = None):
-        self.state = state if state is not None else FundState()
-        self.commits = 0
-        self._work: FundState | None = None
-        self._bind(self.state)
+        super().__init__(state if state is not None else FundState())
 
     def _bind(self, s: FundState) -> None:
         self.cases, self.bills, self.incidents = FakeCases(s.cases), FakeBills(s.bills), FakeIncidents(s.incidents)
         self.ledger, self.payments = FakeLedger(s.ledger), FakePayments(s.payments)
         self.recoveries, self.events, self.inbox = FakeRecoveries(s.recoveries), FakeEvents(s), FakeInbox(s.processed)
-
-    def __enter__(self) -> "FakeFundUnitOfWork":
-        self._work = copy.deepcopy(self.state)
-        self._bind(self._work)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._work = None
-        self._bind(self.state)
-
-    def commit(self) -> None:
-        assert self._work is not None, "commit inside the unit of work"
-        for f in fields(FundState):
-            setattr(self.state, f.name, copy.deepcopy(getattr(self._work, f.name)))
-        self.commits += 1

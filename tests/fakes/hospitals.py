@@ -5,14 +5,14 @@
 """
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
 from accidentlink.reports import Party
 from hospitals.ports import Admission, Hospital, HospitalBill, IncidentFacts
 from tests.fakes.fund import FakeInbox, _ById
+from tests.fakes.uow import FakeUnitOfWork
 
 
 @dataclass
@@ -98,32 +98,14 @@ class FakeTimeline:
         self._state.timeline.append((incident_id, kind, at, detail))
 
 
-class FakeHospitalsUnitOfWork:
+class FakeHospitalsUnitOfWork(FakeUnitOfWork[HospitalsState]):
     """A unit of work over ``state``: inside ``with`` it works on a copy, which ``commit()`` makes the state;
     leaving without a commit drops the copy (a rollback)."""
 
     def __init__(self, state: HospitalsState | None = None):
-        self.state = state if state is not None else HospitalsState()
-        self.commits = 0
-        self._work: HospitalsState | None = None
-        self._bind(self.state)
+        super().__init__(state if state is not None else HospitalsState())
 
     def _bind(self, s: HospitalsState) -> None:
         self.hospitals, self.admissions = FakeHospitals(s.hospitals), FakeAdmissions(s.admissions, s.hospitals)
         self.bills, self.incidents = FakeBills(s.bills), FakeIncidentCopy(s.incidents, s.parties)
         self.events, self.timeline, self.inbox = FakeEvents(s), FakeTimeline(s), FakeInbox(s.processed)
-
-    def __enter__(self) -> "FakeHospitalsUnitOfWork":
-        self._work = copy.deepcopy(self.state)
-        self._bind(self._work)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._work = None
-        self._bind(self.state)
-
-    def commit(self) -> None:
-        assert self._work is not None, "commit inside the unit of work"
-        for f in fields(HospitalsState):
-            setattr(self.state, f.name, copy.deepcopy(getattr(self._work, f.name)))
-        self.commits += 1

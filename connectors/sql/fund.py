@@ -11,7 +11,6 @@ bulk at the batch's end, and which of the batch's incidents have bills is read o
 """
 from __future__ import annotations
 
-from contextlib import ExitStack
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
@@ -21,15 +20,13 @@ from sqlalchemy.orm import Session
 
 import accidentlink.incidents
 from accidentlink.clock import Clock
-from accidentlink.pipeline import Context, RawMessage, TopicNames, mark_processed, readable_events
+from accidentlink.pipeline import Context, RawMessage, TopicNames, readable_events
 from accidentlink.reports import AccidentReport
 from connectors.sql import batch
 from connectors.sql import incidents as incident_repo
-from connectors.sql.db import Database, UnitOfWork
-from connectors.sql.models import (
-    BillRow, FundCaseRow, FundPaymentRow, IncidentRow, LedgerEntryRow, ProcessedEvent, RecoveryRow,
-)
+from connectors.sql.models import BillRow, FundCaseRow, FundPaymentRow, IncidentRow, LedgerEntryRow, RecoveryRow
 from connectors.sql.outbox import emit
+from connectors.sql.store_uow import SqlInbox, StoreUnitOfWork
 from fund import services
 from fund.cases import AlreadyPaid, CaseKind, CaseState, FundCase
 from fund.commands import BillReceived, IncidentReported
@@ -272,21 +269,10 @@ class SqlCaseEvents:
         incident_repo.add_timeline(self._s, incident_id, at, kind, case_id=case_id)
 
 
-class SqlInbox:
-    def __init__(self, session: Session, consumer: str):
-        self._s, self._consumer = session, consumer
-
-    def seen(self, event_id: str) -> bool:
-        return self._s.get(ProcessedEvent, (self._consumer, event_id)) is not None
-
-    def mark(self, event_id: str, at: datetime) -> None:
-        mark_processed(self._s, self._consumer, event_id, at)
-
-
 # ---------------------------------------------------------------- the unit of work
-class SqlFundUnitOfWork:
-    """``fund.ports.FundUnitOfWork`` on the fund's store. ``owner``: whose relay publishes what it emits
-    (``rescue-fund``, or ``web`` for the desk's actions); also its inbox's consumer name."""
+class SqlFundUnitOfWork(StoreUnitOfWork):
+    """``fund.ports.FundUnitOfWork`` on the fund's store (``connectors.sql.store_uow``); its owner is
+    ``rescue-fund``, or ``web`` for the desk's actions."""
 
     cases: SqlCases
     bills: SqlBills
@@ -297,48 +283,10 @@ class SqlFundUnitOfWork:
     events: SqlCaseEvents
     inbox: SqlInbox
 
-    def __init__(self, db: Database | None, owner: str, topics: TopicNames, *, read_only: bool = False,
-                 session: Session | None = None):
-        self._db, self.owner, self._topics, self._read_only = db, owner, topics, read_only
-        self._joined = session is not None
-        self._stack: ExitStack | None = None
-        self._tx: UnitOfWork | None = None
-        if session is not None:
-            self._bind(session)
-
-    @classmethod
-    def joining(cls, session: Session, owner: str, topics: TopicNames) -> "SqlFundUnitOfWork":
-        """Part of a transaction its caller owns (a pipeline batch, an HTTP request with its audit line): entering
-        and leaving it change nothing, and ``commit`` leaves the commit to that caller."""
-        return cls(None, owner, topics, session=session)
-
     def _bind(self, s: Session) -> None:
         self.cases, self.bills, self.incidents = SqlCases(s), SqlBills(s), SqlIncidents(s)
         self.ledger, self.payments, self.recoveries = SqlLedger(s), SqlPayments(s), SqlRecoveries(s)
         self.events, self.inbox = SqlCaseEvents(s, self.owner, self._topics), SqlInbox(s, self.owner)
-
-    def __enter__(self) -> "SqlFundUnitOfWork":
-        if self._joined:
-            return self
-        assert self._db is not None and self._stack is None, "a unit of work is entered once at a time"
-        self._stack = ExitStack()
-        if self._read_only:  # never takes SQLite's write lock
-            self._bind(self._stack.enter_context(self._db.read()))
-        else:
-            self._tx = self._stack.enter_context(self._db.uow())
-            self._bind(self._tx.session)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._stack is not None:
-            stack, self._stack, self._tx = self._stack, None, None
-            stack.close()  # rolls back what was not committed
-
-    def commit(self) -> None:
-        if self._read_only:
-            raise RuntimeError("a read-only unit of work has nothing to commit")
-        if self._tx is not None:
-            self._tx.commit()
 
 
 class FundUows(Protocol):

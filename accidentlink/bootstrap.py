@@ -20,8 +20,10 @@ from connectors.sql.stores import CONTEXTS
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from connectors.sql.dispatch import SqlDispatchUnitOfWork
     from connectors.sql.fund import SqlFundUnitOfWork
     from connectors.sql.hospitals import SqlHospitalsUnitOfWork
+    from dispatch.units_index import UnitsIndex
 
 # each consumer group and the store it owns
 STORE_OF = {"intake": "intake", "dispatch": "dispatch", "rescue-fund": "fund", "claims": "claims",
@@ -38,6 +40,7 @@ class Container:
     topics: TopicNames = field(default_factory=lambda: TopicNames(os.environ.get("ACCIDENTLINK_TOPIC_PREFIX", "")))
     sms: SmsSender | None = None
     _producer: Any = None
+    _dispatch_fleet: UnitsIndex | None = None
 
     def producer(self) -> Any:
         if self._producer is None:
@@ -88,6 +91,25 @@ class Container:
             return SqlHospitalsUnitOfWork.joining(joining, owner, self.topics)
         return SqlHospitalsUnitOfWork(self.store("hospitals"), owner, self.topics, read_only=read_only)
 
+    def dispatch_uow(self, owner: str = "web", *, joining: Session | None = None,
+                     read_only: bool = False) -> SqlDispatchUnitOfWork:
+        """Dispatch's unit of work (``dispatch.ports.DispatchUnitOfWork``) on its own store, in the same three
+        ways as ``fund_uow``: a transaction of its own, a read-only one, or part of ``joining`` (a pipeline
+        batch; an HTTP request with its audit line), which its caller commits."""
+        from connectors.sql.dispatch import SqlDispatchUnitOfWork
+
+        if joining is not None:
+            return SqlDispatchUnitOfWork.joining(joining, owner, self.topics)
+        return SqlDispatchUnitOfWork(self.store("dispatch"), owner, self.topics, read_only=read_only)
+
+    def dispatch_fleet(self) -> UnitsIndex:
+        """The units and hospitals dispatch chooses from, in memory: one per process."""
+        if self._dispatch_fleet is None:
+            from connectors.sql.dispatch import load_fleet
+
+            self._dispatch_fleet = load_fleet(self.store("dispatch"))
+        return self._dispatch_fleet
+
     def handler(self, group: str) -> ReportHandler | None:
         if group == "intake":
             return None
@@ -96,9 +118,9 @@ class Container:
 
             return HospitalsHandler(self.hospitals_uow, self.store("hospitals"), self.clock)
         if group == "dispatch":
-            from dispatch.services import DispatchHandler
+            from connectors.sql.dispatch import DispatchHandler
 
-            return DispatchHandler.build(self)
+            return DispatchHandler(self.dispatch_uow, self.clock, self.dispatch_fleet(), self.settings.ack_timeout_s)
         if group == "rescue-fund":
             from connectors.sql.fund import FundHandler
 

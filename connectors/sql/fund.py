@@ -24,11 +24,9 @@ from accidentlink.pipeline import Context, RawMessage, TopicNames, readable_even
 from accidentlink.reports import AccidentReport
 from connectors.sql import batch
 from connectors.sql import incidents as incident_repo
-from connectors.sql.models import (
-    BillRow, FundCaseRow, FundPaymentRow, IncidentRow, LedgerEntryRow, RecoveryRow,
-)
+from connectors.sql.models import BillRow, FundCaseRow, FundPaymentRow, IncidentRow, LedgerEntryRow, RecoveryRow
 from connectors.sql.outbox import emit
-from connectors.sql.uow import SqlInbox, SqlUnitOfWork
+from connectors.sql.store_uow import SqlInbox, StoreUnitOfWork
 from fund import services
 from fund.cases import AlreadyPaid, CaseKind, CaseState, FundCase
 from fund.commands import BillReceived, IncidentReported
@@ -272,9 +270,9 @@ class SqlCaseEvents:
 
 
 # ---------------------------------------------------------------- the unit of work
-class SqlFundUnitOfWork(SqlUnitOfWork):
-    """``fund.ports.FundUnitOfWork`` on the fund's store. ``owner``: whose relay publishes what it emits
-    (``rescue-fund``, or ``web`` for the desk's actions); also its inbox's consumer name."""
+class SqlFundUnitOfWork(StoreUnitOfWork):
+    """``fund.ports.FundUnitOfWork`` on the fund's store (``connectors.sql.store_uow``); its owner is
+    ``rescue-fund``, or ``web`` for the desk's actions."""
 
     cases: SqlCases
     bills: SqlBills
@@ -289,6 +287,7 @@ class SqlFundUnitOfWork(SqlUnitOfWork):
         self.cases, self.bills, self.incidents = SqlCases(s), SqlBills(s), SqlIncidents(s)
         self.ledger, self.payments, self.recoveries = SqlLedger(s), SqlPayments(s), SqlRecoveries(s)
         self.events, self.inbox = SqlCaseEvents(s, self.owner, self._topics), SqlInbox(s, self.owner)
+
 
 class FundUows(Protocol):
     """How the wiring (``accidentlink.bootstrap.Container.fund_uow``) hands out the fund's units of work."""

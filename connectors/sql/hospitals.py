@@ -23,7 +23,7 @@ from connectors.sql import incidents as incident_repo
 from connectors.sql.db import Database
 from connectors.sql.models import AdmissionRow, BillRow, HospitalRow
 from connectors.sql.outbox import emit
-from connectors.sql.uow import SqlInbox, SqlUnitOfWork
+from connectors.sql.store_uow import SqlInbox, StoreUnitOfWork
 from hospitals import services
 from hospitals.commands import PreArrivalNotice
 from hospitals.ports import Admission, Hospital, HospitalBill, IncidentFacts
@@ -149,7 +149,7 @@ class SqlTimeline:
 
 
 # ---------------------------------------------------------------- the unit of work
-class SqlHospitalsUnitOfWork(SqlUnitOfWork):
+class SqlHospitalsUnitOfWork(StoreUnitOfWork):
     """``hospitals.ports.HospitalsUnitOfWork`` on the hospitals' store. ``owner``: whose relay publishes what
     it emits (``web`` for the desk's bills); also its inbox's consumer name (``hospitals``)."""
 

@@ -291,7 +291,7 @@ def test_the_documented_reads_are_what_the_workers_subscribe_to() -> None:
     import inspect
 
     from claims.services import ClaimsHandler
-    from dispatch.services import DispatchHandler
+    from connectors.sql.dispatch import DispatchHandler
     from connectors.sql.fund import FundHandler
     from connectors.sql.hospitals import HospitalsHandler
 
@@ -526,7 +526,7 @@ def _incident_changes_in_code() -> set[str]:
     for path in _source_files():
         text = path.read_text("utf-8")
         found |= set(re.findall(r'incident_changed\(\s*[\w.]+,\s*"([a-z_]+)"', text))
-        found |= set(re.findall(r'\b_note\(\s*ctx,\s*\w+,\s*"([a-z_]+)"', text))
+        found |= set(re.findall(r'\b_note\(\s*\w+,\s*"([a-z_]+)"', text))
     pipeline = (REPO / "accidentlink" / "pipeline.py").read_text("utf-8")
     found |= {c for c in ("created", "report_merged") if f'"{c}"' in pipeline}
     return found

@@ -173,7 +173,7 @@ def test_two_calls_about_one_crash_in_one_batch_make_one_incident_with_one_order
 
 def test_a_unit_taken_after_the_batch_read_the_statuses_is_not_booked_and_the_next_nearest_is(tmp_path: Path,
                                                                                               monkeypatch: Any) -> None:
-    from dispatch.services import Dispatcher
+    from dispatch.units_index import UnitsIndex
 
     w = World(tmp_path, "taken")
     crash = report(lat=36.3923, lon=115.8571, injured=1, movable=False, at=FixedClock().now(), report_id="122-U-1")
@@ -182,16 +182,17 @@ def test_a_unit_taken_after_the_batch_read_the_statuses_is_not_booked_and_the_ne
     probe.run("dispatch", probe.intake([crash]))
     with probe.store("dispatch").read() as s:
         nearest = s.scalar(select(OrderRow.unit_id).where(OrderRow.service == "120"))
-    real_sync = Dispatcher.sync
+    real_refresh = UnitsIndex.refresh
 
-    def sync_then_taken(self: Dispatcher, s: Any, every_s: float = 0.0) -> None:
-        real_sync(self, s, every_s)  # the batch read "available" ...
-        s.execute(text("UPDATE units SET status = 'out_of_service' WHERE unit_id = :u"), {"u": nearest})  # ... then not
+    def refresh_then_taken(self: UnitsIndex, units: Any) -> None:
+        real_refresh(self, units)  # the batch read "available" ...
+        units.session.execute(text("UPDATE units SET status = 'out_of_service' WHERE unit_id = :u"),
+                              {"u": nearest})  # ... then not
 
-    monkeypatch.setattr(Dispatcher, "sync", sync_then_taken)
+    monkeypatch.setattr(UnitsIndex, "refresh", refresh_then_taken)
     forgotten = []
-    real_forget = Dispatcher.forget
-    monkeypatch.setattr(Dispatcher, "forget", lambda self: (forgotten.append(1), real_forget(self)))
+    real_forget = UnitsIndex.forget
+    monkeypatch.setattr(UnitsIndex, "forget", lambda self: (forgotten.append(1), real_forget(self)))
     result = w.run("dispatch", w.intake([crash]))
     assert result.processed == 1 and result.failed == 0
     assert forgotten == [1]  # the bulk write found the unit taken; the batch was redone with fresh statuses

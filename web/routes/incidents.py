@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from accidentlink.bootstrap import Container
 from connectors.sql import incidents as repo
 from connectors.sql.models import IncidentRow
 from web.auth import Principal
@@ -62,8 +63,9 @@ async def stream(request: Request, p: Principal = Depends(dispatcher)) -> Stream
 
 @router.get("/api/incidents/{incident_id}", summary="One incident with report ids, orders, units, hospital and timeline")
 def get_incident(incident_id: str, request: Request, p: Principal = Depends(dispatcher)) -> dict[str, Any]:
+    from connectors.sql.dispatch import order_from_row
     from connectors.sql.models import OrderRow
-    from dispatch.services import order_figures
+    from dispatch.figures import order_figures
 
     c = container(request)
     with c.store("dispatch").read() as s:
@@ -73,7 +75,7 @@ def get_incident(incident_id: str, request: Request, p: Principal = Depends(disp
         out = repo.snapshot(s, row)
         now = c.clock.now()
         for o in out["orders"]:  # response-time figures against the targets, and what is late right now
-            o["figures"] = order_figures(row, s.get(OrderRow, o["order_id"]), now)
+            o["figures"] = order_figures(order_from_row(s.get_one(OrderRow, o["order_id"])), row.first_reported_at, now)
     out["timeline"] = whole_timeline(c, incident_id, out["timeline"])
     return out
 
@@ -106,12 +108,20 @@ class CloseBody(BaseModel):
 
 @router.post("/api/incidents/{incident_id}/close", summary="Close an incident (releases its units)")
 def close(incident_id: str, body: CloseBody, request: Request, p: Principal = Depends(dispatcher)) -> Any:
+    from dispatch.commands import CloseIncident
     from dispatch.services import close_incident
 
     c = container(request)
 
     def run() -> tuple[int, Any]:
-        return 200, close_incident(c, incident_id, p, body.reason, body.police_classification, audit)
+        with c.store("dispatch").uow() as tx:  # the action and its audit line in one transaction
+            done = close_incident(CloseIncident(incident_id, body.reason, body.police_classification, c.clock.now()),
+                                  c.dispatch_uow("web", joining=tx.session))
+            if done.changed:
+                audit(c, tx.session, p, "incident.close", incident_id, reason=body.reason[:200],
+                      police_classification=body.police_classification)
+                tx.commit()
+        return 200, {**dispatch_view(c, incident_id), "changed": done.changed}
 
     return idempotent(request, p, run)
 
@@ -124,7 +134,23 @@ class ReassignBody(BaseModel):
 
 @router.post("/api/incidents/{incident_id}/reassign", summary="Release the service's unit and order the next nearest")
 def reassign(incident_id: str, body: ReassignBody, request: Request, p: Principal = Depends(dispatcher)) -> Any:
+    from dispatch.commands import ReassignUnit
     from dispatch.services import reassign_unit
 
     c = container(request)
-    return idempotent(request, p, lambda: (200, reassign_unit(c, incident_id, body.service, p, body.reason, audit)))
+
+    def run() -> tuple[int, Any]:
+        with c.store("dispatch").uow() as tx:  # the action and its audit line in one transaction
+            reassign_unit(ReassignUnit(incident_id, body.service, body.reason, p.name, c.clock.now()),
+                          c.dispatch_uow("web", joining=tx.session), c.dispatch_fleet())
+            audit(c, tx.session, p, "incident.reassign", incident_id, service=body.service, reason=body.reason[:200])
+            tx.commit()
+        return 200, dispatch_view(c, incident_id)
+
+    return idempotent(request, p, run)
+
+
+def dispatch_view(c: Container, incident_id: str) -> dict[str, Any]:
+    """The incident as the dispatcher sees it after an action (dispatch's own timeline)."""
+    with c.store("dispatch").read() as s:
+        return repo.snapshot(s, s.get_one(IncidentRow, incident_id))

@@ -46,6 +46,7 @@ class StatusBody(BaseModel):
 
 @router.post("/api/units/{unit_id}/status", summary="Report a unit's new status (dispatcher, or the unit's own token)")
 def set_status(unit_id: str, body: StatusBody, request: Request, p: Principal = Depends(caller)) -> Any:
+    from dispatch.commands import UpdateUnitStatus
     from dispatch.services import update_unit_status
 
     if p.role not in ("dispatcher", "unit"):
@@ -57,5 +58,20 @@ def set_status(unit_id: str, body: StatusBody, request: Request, p: Principal = 
         raise Forbidden("a unit token may change only its own unit")
     if not exists:
         raise NotFound(f"no unit {unit_id}")
-    return idempotent(request, p, lambda: (200, update_unit_status(c, unit_id, body.status, p, audit,
-                                                                  lat=body.lat, lon=body.lon, note=body.note)))
+
+    def run() -> tuple[int, Any]:
+        with c.store("dispatch").uow() as tx:  # the action and its audit line in one transaction
+            done = update_unit_status(UpdateUnitStatus(unit_id, body.status, c.clock.now(), lat=body.lat, lon=body.lon,
+                                                       note=body.note), c.dispatch_uow("web", joining=tx.session))
+            if done.changed:
+                audit(c, tx.session, p, "unit.status", unit_id, status=body.status, previous=done.previous)
+                tx.commit()
+        out: dict[str, Any] = {"unit_id": done.unit_id, "status": done.status}
+        if done.changed:
+            out["previous"] = done.previous
+        out["changed"] = done.changed
+        if done.order_id is not None:
+            out["order_id"], out["figures"] = done.order_id, done.figures
+        return 200, out
+
+    return idempotent(request, p, run)

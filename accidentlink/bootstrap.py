@@ -20,6 +20,8 @@ from connectors.sql.stores import CONTEXTS
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from connectors.photos import PhotoFolder
+    from connectors.sql.claims import SqlClaimsUnitOfWork
     from connectors.sql.dispatch import SqlDispatchUnitOfWork
     from connectors.sql.fund import SqlFundUnitOfWork
     from connectors.sql.hospitals import SqlHospitalsUnitOfWork
@@ -110,6 +112,22 @@ class Container:
             self._dispatch_fleet = load_fleet(self.store("dispatch"))
         return self._dispatch_fleet
 
+    def claims_uow(self, owner: str = "claims", *, joining: Session | None = None,
+                   read_only: bool = False) -> SqlClaimsUnitOfWork:
+        """The claims unit of work (``claims.ports.ClaimsUnitOfWork``) on its own store, as ``fund_uow`` is the
+        fund's: a transaction of its own, or part of the transaction ``joining``, which its caller commits."""
+        from connectors.sql.claims import SqlClaimsUnitOfWork
+
+        if joining is not None:
+            return SqlClaimsUnitOfWork.joining(joining, owner, self.topics)
+        return SqlClaimsUnitOfWork(self.store("claims"), owner, self.topics, read_only=read_only)
+
+    def claims_photos(self) -> PhotoFolder:
+        """Where the parties' scene photos are kept (``claims.ports.PhotoStore``)."""
+        from connectors.photos import PhotoFolder
+
+        return PhotoFolder(self.settings.var_dir)
+
     def handler(self, group: str) -> ReportHandler | None:
         if group == "intake":
             return None
@@ -126,9 +144,10 @@ class Container:
 
             return FundHandler(self.fund_uow, self.clock, self.settings.province)
         if group == "claims":
-            from claims.services import ClaimsHandler
+            from connectors.sql.claims import ClaimsHandler
 
-            return ClaimsHandler.build(self)
+            return ClaimsHandler(self.claims_uow, self.store("claims"), self.clock, self.settings.base_url,
+                                 self.settings.region)
         raise ValueError(f"no pipeline named {group!r}")
 
     def pipeline(self, group: str) -> Pipeline:

@@ -290,7 +290,7 @@ def test_the_documented_reads_are_what_the_workers_subscribe_to() -> None:
     """READS against the code: each pipeline handler's extra topics (``topics()``) plus the incident facts."""
     import inspect
 
-    from claims.services import ClaimsHandler
+    from connectors.sql.claims import ClaimsHandler
     from connectors.sql.dispatch import DispatchHandler
     from connectors.sql.fund import FundHandler
     from connectors.sql.hospitals import HospitalsHandler
@@ -563,7 +563,7 @@ def test_claim_changes_and_states_equal_the_claims_services() -> None:
     from claims.services import TRANSITIONS
 
     text = (REPO / "claims" / "services.py").read_text("utf-8")
-    literal = set(re.findall(r'\bpublish\(\s*s,\s*[^,]+,\s*[^,]+,\s*c,\s*"([a-z_]+)"', text))
+    literal = set(re.findall(r'\bpublish\(\s*uow,\s*c,\s*"([a-z_]+)"', text))
     steps = {to for _, to in TRANSITIONS.values()} | {"refused"}  # decide(accepted=false) ends refused
     s = schemas()
     assert set(s["ClaimEvent"]["properties"]["change"]["enum"]) == literal | steps

@@ -3,17 +3,20 @@ officer's online determination queue (dispatcher role)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import APIKeyQuery
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from accidentlink.bootstrap import Container
+from claims import commands as K
 from claims import quick_service as Q
 from web.auth import Principal
-from web.deps import container, limit_param, mutate, require
+from web.deps import container, limit_param, require
 from web.errors import from_domain
+from web.routes.claims import acting, reading
 
 router = APIRouter(tags=["quick handling"])
 # the party's secret link token, sent to the party's own phone by SMS
@@ -22,12 +25,11 @@ party_link = APIKeyQuery(name="t", auto_error=False, scheme_name="PartyLinkToken
 PAGE = Path(__file__).resolve().parent.parent / "pages" / "quick.html"
 
 
-def _run(request: Request, fn: Any) -> Any:
-    c = container(request)
+def _run(request: Request, use_case: Callable[[Container], Any]) -> Any:
+    """A party's action, reached by its link (no bearer token, no audit line): the use case takes its own unit of
+    work on the claims store; what it emits is the web process's to relay."""
     try:
-        with c.store("claims").uow() as uow:
-            out = fn(uow.session, c)
-            uow.commit()
+        out = use_case(container(request))
     except Exception as e:
         raise from_domain(e) from None
     request.app.state.relay_notify()
@@ -42,8 +44,7 @@ def page(quick_id: str) -> FileResponse:
 @router.get("/api/quick/{quick_id}", summary="A party's view of its quick-handling case (link token `t`)")
 def view(quick_id: str, request: Request, t: str | None = Depends(party_link)) -> dict[str, Any]:
     try:
-        with container(request).store("claims").read() as s:
-            return Q.case_view(s, quick_id, t)
+        return Q.view_case(K.QuickCaseQuery(quick_id, t), reading(request))
     except Exception as e:
         raise from_domain(e) from None
 
@@ -56,8 +57,8 @@ class PhotoBody(BaseModel):
 
 @router.post("/api/quick/{quick_id}/photos", status_code=201, summary="Add a scene photo (JPEG/PNG/WebP, base64, ≤150 KiB)")
 def photo(quick_id: str, body: PhotoBody, request: Request, t: str | None = Depends(party_link)) -> Any:
-    return _run(request, lambda s, c: Q.add_photo(s, c.settings.var_dir, quick_id, t, body.kind, body.data_base64,
-                                                  c.clock.now()))
+    return _run(request, lambda c: Q.add_photo(K.AddPhoto(quick_id, t, body.kind, body.data_base64, c.clock.now()),
+                                               c.claims_uow("web"), c.claims_photos()))
 
 
 class ConfirmBody(BaseModel):
@@ -73,13 +74,14 @@ class ConfirmBody(BaseModel):
 
 @router.post("/api/quick/{quick_id}/confirm", summary="Confirm the facts, name situations or dispute, and sign")
 def confirm(quick_id: str, body: ConfirmBody, request: Request, t: str | None = Depends(party_link)) -> Any:
-    return _run(request, lambda s, c: Q.confirm(s, c.topics, quick_id, t, body.model_dump(), c.clock.now()))
+    return _run(request, lambda c: Q.confirm(K.ConfirmFacts(
+        quick_id, t, body.signature, c.clock.now(), tuple(body.situations), body.disputed, body.weather,
+        body.point_of_impact, body.accident_form, body.licence_number), c.claims_uow("web")))
 
 
 @router.get("/api/quick", summary="Police online determination queue (disputes and cases the table cannot settle)")
 def queue(request: Request, limit: int = Depends(limit_param), p: Principal = Depends(require("dispatcher"))) -> Any:
-    with container(request).store("claims").read() as s:
-        return Q.police_queue(s, limit)
+    return Q.police_queue(K.PoliceQueueQuery(limit), reading(request))
 
 
 class DetermineBody(BaseModel):
@@ -90,6 +92,5 @@ class DetermineBody(BaseModel):
 
 @router.post("/api/quick/{quick_id}/determine", summary="The officer's electronic accident determination (程序规定 20)")
 def determine(quick_id: str, body: DetermineBody, request: Request, p: Principal = Depends(require("dispatcher"))) -> Any:
-    return mutate(request, p, "quick.determine", quick_id,
-                  lambda s, c: Q.police_determine(s, c.topics, quick_id, body.shares, body.reason, p.actor, c.clock.now()),
-                  audit_detail={"shares": body.shares}, store="claims")
+    return acting(request, p, "quick.determine", quick_id, lambda uow, now: Q.police_determine(
+        K.DetermineLiability(quick_id, body.shares, body.reason, p.actor, now), uow), {"shares": body.shares})

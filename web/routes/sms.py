@@ -43,9 +43,11 @@ async def inbound(request: Request) -> Response:
     url = c.settings.base_url.rstrip("/") + request.url.path
     if not valid_twilio_signature(c.settings.twilio_auth_token, url, params, request.headers.get("x-twilio-signature")):
         raise Forbidden("invalid or missing Twilio signature")
+    from claims.commands import ConfirmBySms
     from claims.quick_service import confirm_by_sms
 
-    reply = confirm_by_sms(c, params.get("From", ""), params.get("Body", ""))
+    reply = confirm_by_sms(ConfirmBySms(params.get("From", ""), params.get("Body", ""), c.clock.now()),
+                           c.claims_uow("web"))
     request.app.state.relay_notify()
     xml = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{reply}</Message></Response>' if reply else \
         '<?xml version="1.0" encoding="UTF-8"?><Response/>'

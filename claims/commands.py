@@ -1,0 +1,126 @@
+"""What the claims use cases take: events from other contexts, commands from insurers, administrators, the
+parties of a minor crash and the police, and the desks' queries. ``at`` is when claims acts on it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping
+
+from accidentlink.reports import AccidentReport
+
+
+# ---------------------------------------------------------------- events
+@dataclass(frozen=True)
+class IncidentReported:
+    """A report merged into an incident (``intake.incident-facts``); claims' copy of the incident is up to date."""
+
+    report: AccidentReport
+    incident_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BillReceived:
+    """A hospital's rescue-cost bill (``hospitals.bills``), split by the hospitals' desk between the insurer
+    of ``vehicle_plate`` and the fund; ``event_id`` is claims' inbox key for it."""
+
+    event_id: str
+    bill_id: str
+    incident_id: str | None
+    hospital_id: str | None
+    vehicle_plate: str | None
+    amount_fen: int | None
+    insurer_fen: int
+    at: datetime
+
+
+# ---------------------------------------------------------------- commands
+@dataclass(frozen=True)
+class TakeClaimStep:
+    """One of the insurer's steps (``claims.services.TRANSITIONS``); ``fields``: the request's fields that were
+    given (amount_fen, accepted, reasons, note)."""
+
+    claim_id: str
+    insurer: str | None
+    action: str
+    fields: Mapping[str, Any]
+    actor: str          # ``role:name:token_id``
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RouteClaim:
+    claim_id: str
+    insurer: str
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AddPhoto:
+    quick_id: str
+    token: str | None   # the party's link token
+    kind: str
+    data_base64: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ConfirmFacts:
+    """A party confirms the facts, names its situations (or disputes) and signs."""
+
+    quick_id: str
+    token: str | None
+    signature: str
+    at: datetime
+    situations: tuple[str, ...] = ()
+    disputed: bool = False
+    weather: str = ""
+    point_of_impact: str = ""
+    accident_form: str | None = None
+    licence_number: str | None = None
+
+
+@dataclass(frozen=True)
+class DetermineLiability:
+    """The police officer's electronic accident determination: a liability degree per plate, with reasons."""
+
+    quick_id: str
+    shares: Mapping[str, str]   # plate -> full | primary | equal | secondary | none
+    reason: str
+    officer: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ConfirmBySms:
+    """A party's SMS reply to its quick-handling link."""
+
+    from_phone: str
+    body: str
+    at: datetime
+
+
+# ---------------------------------------------------------------- the desks' queries
+@dataclass(frozen=True)
+class ClaimsQuery:
+    limit: int
+    insurer: str | None = None  # None: every insurer's
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimQuery:
+    claim_id: str
+    insurer: str | None         # another insurer's claim is not found
+
+
+@dataclass(frozen=True)
+class QuickCaseQuery:
+    quick_id: str
+    token: str | None
+
+
+@dataclass(frozen=True)
+class PoliceQueueQuery:
+    limit: int

@@ -26,10 +26,16 @@ def area_of(lat: float, lon: float) -> str:
     return f"A{math.floor(lat / AREA_DEG)}:{math.floor(lon / AREA_DEG)}"
 
 
+def merge_box(lat: float, radius_m: float = MERGE_RADIUS_M) -> tuple[float, float]:
+    """Half-sizes (degrees of latitude, of longitude) of a box around a point at ``lat`` that holds every
+    point within ``radius_m`` of it (20 % to spare)."""
+    dlat = radius_m / _M_PER_DEG_LAT * 1.2
+    return dlat, dlat / max(0.05, math.cos(math.radians(lat)))
+
+
 def areas_touched(lat: float, lon: float, radius_m: float = MERGE_RADIUS_M) -> list[str]:
     """Every area within ``radius_m`` of the point (a slightly larger box), sorted."""
-    dlat = radius_m / _M_PER_DEG_LAT * 1.2
-    dlon = dlat / max(0.05, math.cos(math.radians(lat)))
+    dlat, dlon = merge_box(lat, radius_m)
     lats = range(math.floor((lat - dlat) / AREA_DEG), math.floor((lat + dlat) / AREA_DEG) + 1)
     lons = range(math.floor((lon - dlon) / AREA_DEG), math.floor((lon + dlon) / AREA_DEG) + 1)
     return sorted(f"A{a}:{b}" for a in lats for b in lons)

@@ -134,16 +134,12 @@ def vm_hwm_kb(pid: int) -> int:
 def facts_message(report: bytes) -> bytes:
     """The ``intake.incident-facts`` message the intake publishes for a report that opens an incident."""
     from accidentlink.incidents import open_incident
-    from accidentlink.pipeline import FACTS_SCHEMA
+    from accidentlink.intake_services import facts_message
     from accidentlink.reports import parse_report
-    from connectors.sql.incidents import facts_json
     from connectors.sql.outbox import to_json_bytes
 
     r = parse_report(report)
-    f, payload = open_incident(r), r.to_json()
-    return to_json_bytes({"schema": FACTS_SCHEMA, "event_id": f"{f.incident_id}:{r.report_id}",
-                          "incident_id": f.incident_id, "change": "created", "at": payload["reported_at"],
-                          "version": 1, "report": payload, "incident": facts_json(f)})
+    return to_json_bytes(facts_message(open_incident(r), r.to_json(), "created", r.reported_at, 1))
 
 
 def floor_figures(prefix: str, cpu_ms: float, wall_per_s: float) -> dict[str, float]:

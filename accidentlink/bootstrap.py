@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from connectors.sql.claims import SqlClaimsUnitOfWork
     from connectors.sql.dispatch import SqlDispatchUnitOfWork
     from connectors.sql.fund import SqlFundUnitOfWork
+    from connectors.sql.intake import IntakeHandler, SqlIntakeUnitOfWork
     from connectors.sql.hospitals import SqlHospitalsUnitOfWork
     from dispatch.units_index import UnitsIndex
 
@@ -70,6 +71,16 @@ class Container:
         from connectors.geo import geodesic_m
 
         return geodesic_m
+
+    def intake_uow(self, owner: str = "intake", *, joining: Session | None = None) -> SqlIntakeUnitOfWork:
+        """The intake's unit of work (``accidentlink.intake_ports.IntakeUnitOfWork``) on its own store: part of the
+        transaction ``joining`` (the merge's pipeline batch), which its caller commits, or a transaction of its own
+        (a closing)."""
+        from connectors.sql.intake import SqlIntakeUnitOfWork
+
+        if joining is not None:
+            return SqlIntakeUnitOfWork.joining(joining, owner, self.topics)
+        return SqlIntakeUnitOfWork(self.store("intake"), owner, self.topics)
 
     def fund_uow(self, owner: str = "rescue-fund", *, joining: Session | None = None,
                  read_only: bool = False) -> SqlFundUnitOfWork:
@@ -154,11 +165,18 @@ class Container:
         """The intake's merge (``intake``) or a pipeline's processing of incident facts, on its own store."""
         if group == "intake":
             from accidentlink.intake import merge_locks
+            from connectors.sql.intake import IntakeMerge
 
-            return Pipeline(self.store("intake"), "intake", None, self.clock, self.geodesic(), self.topics,
-                            merge=True, area_locks=merge_locks)
-        return Pipeline(self.store(STORE_OF[group]), group, self.handler(group), self.clock, self.geodesic(),
-                        self.topics, with_orders=group == "dispatch", on_timeline=group == "dispatch")
+            return Pipeline(self.store("intake"), "intake", None, self.clock, self.topics,
+                            merge=IntakeMerge(self.intake_uow, self.geodesic()), area_locks=merge_locks)
+        return Pipeline(self.store(STORE_OF[group]), group, self.handler(group), self.clock, self.topics,
+                        with_orders=group == "dispatch", on_timeline=group == "dispatch")
+
+    def intake_handler(self) -> IntakeHandler:
+        """The intake's reaction to ``incidents``: a closed incident takes no more reports."""
+        from connectors.sql.intake import IntakeHandler
+
+        return IntakeHandler(self.intake_uow, self.clock)
 
     def rekeyer(self, dead_letters: Pipeline) -> "Any":
         from accidentlink.intake import BY_AREA_TOPIC, Rekeyer

@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
+from accidentlink.clock import iso
 from accidentlink.reports import AccidentReport, Party
 
 MERGE_RADIUS_M = 500.0
@@ -117,3 +119,22 @@ def merge(incident: IncidentFacts, report: AccidentReport) -> IncidentFacts:
         sources=tuple(dict.fromkeys(incident.sources + (report.source,))),
         address=incident.address or report.location.address,
     )
+
+
+def facts_json(f: IncidentFacts) -> dict[str, Any]:
+    """The incident's facts as the intake publishes them on ``intake.incident-facts``."""
+    return {"incident_id": f.incident_id, "lat": f.lat, "lon": f.lon, "address": f.address,
+            "first_reported_at": iso(f.first_reported_at), "last_reported_at": iso(f.last_reported_at),
+            "injured": f.injured, "fatalities": f.fatalities, "vehicles_movable": f.vehicles_movable,
+            "hit_and_run": f.hit_and_run, "hazards": list(f.hazards), "plates": list(f.plates),
+            "report_ids": list(f.report_ids), "sources": list(f.sources), "status": f.status}
+
+
+def facts_from_json(d: dict[str, Any]) -> IncidentFacts:
+    return IncidentFacts(
+        incident_id=d["incident_id"], lat=float(d["lat"]), lon=float(d["lon"]), address=d.get("address"),
+        first_reported_at=datetime.fromisoformat(d["first_reported_at"]),
+        last_reported_at=datetime.fromisoformat(d["last_reported_at"]), injured=int(d["injured"]),
+        fatalities=int(d["fatalities"]), vehicles_movable=bool(d["vehicles_movable"]), hit_and_run=bool(d["hit_and_run"]),
+        hazards=tuple(d.get("hazards") or ()), plates=tuple(d.get("plates") or ()),
+        report_ids=tuple(d.get("report_ids") or ()), sources=tuple(d.get("sources") or ()), status=d.get("status", "open"))

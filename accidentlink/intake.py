@@ -3,10 +3,12 @@
 1. ``Rekeyer``: validates each report, places an address-only report with the geocoder, dead-letters
    what is not a report (once, by its position) and forwards the rest, bytes unchanged unless geocoded,
    to ``intake.reports-by-area`` keyed by the report's area (``accidentlink.areas``).
-2. The merge (``accidentlink.pipeline.Pipeline`` with ``merge=True``) reads that topic: reports become
-   unified incidents, under per-area locks, in the intake's own store; every change goes onto
-   ``incidents`` and ``intake.incident-facts``.
-3. ``IntakeHandler.on_incident_changes``: an incident the dispatcher closed takes no more reports.
+2. The merge (``accidentlink.pipeline.Pipeline`` with a ``merge``, ``connectors.sql.intake.IntakeMerge``)
+   reads that topic: reports become unified incidents (``accidentlink.intake_services.merge_report``), under
+   per-area locks, in the intake's own store; every change goes onto ``incidents`` and
+   ``intake.incident-facts``.
+3. ``connectors.sql.intake.IntakeHandler.on_incident_changes``: an incident the dispatcher closed takes no
+   more reports (``accidentlink.intake_services.close_incident``).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from accidentlink.areas import area_of, areas_to_lock
-from accidentlink.pipeline import Pipeline, RawMessage, changes_among, unseen_events
+from accidentlink.pipeline import Pipeline, RawMessage
 from accidentlink.reports import AccidentReport, InvalidReport, parse_report
 
 log = logging.getLogger("accidentlink.intake")
@@ -93,24 +95,3 @@ class Rekeyer:
 
 def merge_locks(reports: list[AccidentReport]) -> list[str]:
     return areas_to_lock([(r.location.lat, r.location.lon) for r in reports])
-
-
-class IntakeHandler:
-    """Intake's own reaction to changes others made: a closed incident takes no more reports."""
-
-    def __init__(self, db: Any, clock: Any):
-        self.db, self.clock = db, clock
-
-    def on_incident_changes(self, messages: list[RawMessage]) -> None:
-        from connectors.sql.models import IncidentRow
-
-        closed = changes_among(messages, "closed")
-        if not closed:
-            return
-        now = self.clock.now()
-        with self.db.uow() as uow:
-            for v in unseen_events(uow.session, CONSUMER, closed, "event_id", now):
-                row = uow.session.get(IncidentRow, v["incident_id"])
-                if row is not None and row.status != "closed":
-                    row.status, row.closed_at, row.updated_at = "closed", now, now
-            uow.commit()

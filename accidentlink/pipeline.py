@@ -4,9 +4,10 @@ Two kinds of batch share this machinery (one transaction per batch on the stage'
 in bulk, redone message by message if anything fails):
 
 - **intake** (``accidents.reported`` re-keyed by area onto ``intake.reports-by-area``): each valid
-  report is folded into its unified incident (``accidentlink.incidents``) under the locks of the areas
-  its merge radius touches; the change goes onto ``incidents`` (the contract's public stream, masked)
-  and, with the report and the incident's facts, onto ``intake.incident-facts`` (internal);
+  report is folded into its unified incident under the locks of the areas its merge radius touches, by
+  the intake's use case (``accidentlink.intake_services.merge_report``) through its adapter
+  (``connectors.sql.intake.IntakeMerge``); the change goes onto ``incidents`` (the contract's public
+  stream, masked) and, with the report and the incident's facts, onto ``intake.incident-facts`` (internal);
 - **the pipelines** (``dispatch``, ``rescue-fund``, ``claims``, ``hospitals``, each in its own group
   and store) read ``intake.incident-facts``: each change updates the pipeline's own copy of the
   incident and its reports, then the pipeline's handler reconciles what it owes the incident.
@@ -28,7 +29,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from accidentlink.clock import Clock, iso
-from accidentlink.incidents import IncidentFacts, choose_incident, merge, open_incident
+from accidentlink.incidents import IncidentFacts, facts_from_json
+from accidentlink.intake_services import FACTS_SCHEMA
 from accidentlink.reports import AccidentReport, InvalidReport, parse_report, report_from_dict
 from connectors.sql import batch
 from connectors.sql import incidents as repo
@@ -42,8 +44,6 @@ log = logging.getLogger("accidentlink.pipeline")
 REPORTS_TOPIC = "accidents.reported"
 REJECTED_TOPIC = "accidents.rejected"
 INCIDENTS_TOPIC = "incidents"
-FACTS_TOPIC = "intake.incident-facts"
-FACTS_SCHEMA = "incident-facts/1"
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,15 @@ class ReportHandler(Protocol):
     def __call__(self, ctx: Context, report: AccidentReport, incident: IncidentFacts) -> None: ...
 
 
+class Merge(Protocol):
+    """The intake's merge of one report inside a batch (``connectors.sql.intake.IntakeMerge``)."""
+
+    def prefetch(self, ctx: Context, reports: list[AccidentReport]) -> None:
+        """Once per batch, before its first report: what its (not yet handled) reports will look up."""
+
+    def __call__(self, ctx: Context, report: AccidentReport) -> IncidentFacts: ...
+
+
 @dataclass
 class BatchResult:
     processed: int = 0
@@ -166,17 +175,6 @@ def readable_events(consumer: str, messages: list[RawMessage], id_field: str) ->
         yield event_id, value
 
 
-def unseen_events(session: Session, consumer: str, messages: list[RawMessage], id_field: str,
-                  now: datetime) -> "Iterator[dict[str, Any]]":
-    """The JSON events of a batch this consumer has not handled yet; each is marked processed once the
-    caller's loop body for it has run (in the caller's transaction). Unreadable ones are logged."""
-    for event_id, value in readable_events(consumer, messages, id_field):
-        if _seen(session, consumer, event_id):
-            continue
-        yield value
-        mark_processed(session, consumer, event_id, now)
-
-
 def changes_among(messages: list[RawMessage], *changes: str) -> list[RawMessage]:
     """The ``incidents`` messages (readable, about an incident) whose change is one of ``changes``: what a
     context reacts to of the changes others publish; the rest it skips."""
@@ -209,40 +207,6 @@ def dead_letter(ctx: Context, msg: RawMessage, reason: str) -> bool:
     return True
 
 
-def record_report(ctx: Context, report: AccidentReport, geodesic_m: Callable[[float, float, float, float], float]
-                  ) -> IncidentFacts:
-    """Intake: fold the report into its unified incident, once; the change goes onto ``incidents`` (public,
-    masked) and, with the report and the incident's facts, onto ``intake.incident-facts``."""
-    s = ctx.session
-    if ctx.known_reports is not None:  # the batch looked its reports up at once
-        incident_id = ctx.known_reports.get(report.report_id)
-    else:
-        known = s.get(ReportRow, report.report_id)
-        incident_id = known.incident_id if known is not None else None
-    if incident_id is not None:
-        row = repo.incident(s, incident_id)
-        return repo.facts_of(row, repo.report_ids_of(s, incident_id))
-    lat, lon = report.location.lat, report.location.lon
-    candidates = [(c, geodesic_m(lat, lon, c.lat, c.lon))
-                  for c in repo.merge_candidates(s, lat, lon, report.reported_at)]
-    target = choose_incident(report, candidates)
-    facts = merge(target, report) if target else open_incident(report)
-    row = repo.save_facts(s, facts, ctx.now, new=target is None)
-    payload = report.to_json()
-    repo.add_report(s, ReportRow(report_id=report.report_id, incident_id=facts.incident_id, source=report.source,
-                                 reported_at=report.reported_at, payload=payload, received_at=ctx.now),
-                    created=target is None)
-    if ctx.known_reports is not None:
-        ctx.known_reports[report.report_id] = facts.incident_id
-    change = "report_merged" if target else "created"
-    ctx.incident_event(facts.incident_id, change, row, report_id=report.report_id)
-    ctx.emit(FACTS_TOPIC, facts.incident_id, {
-        "schema": FACTS_SCHEMA, "event_id": f"{facts.incident_id}:{report.report_id}", "incident_id": facts.incident_id,
-        "change": change, "at": iso(ctx.now), "version": row.version, "report": payload,
-        "incident": repo.facts_json(facts)})
-    return facts
-
-
 @dataclass(frozen=True)
 class FactsChange:
     """One ``intake.incident-facts`` message: a report and the incident's facts after it was merged."""
@@ -258,7 +222,7 @@ def parse_facts_change(value: bytes | None) -> FactsChange:
     if not isinstance(doc, dict) or doc.get("schema") != FACTS_SCHEMA:
         raise InvalidReport(f"not an {FACTS_SCHEMA} message")
     payload = doc["report"]
-    return FactsChange(report_from_dict(payload), payload, repo.facts_from_json(doc["incident"]),
+    return FactsChange(report_from_dict(payload), payload, facts_from_json(doc["incident"]),
                        doc.get("change", "report_merged"))
 
 
@@ -288,16 +252,14 @@ def record_copy(ctx: Context, change: FactsChange, *, on_timeline: bool) -> Inci
 class Pipeline:
     """One consumer group's processing of batches (Kafka-agnostic: takes ``RawMessage``s).
 
-    ``merge=True``: the intake's merge of reports into incidents (messages are reports); otherwise a
+    With ``merge``: the intake's merge of reports into incidents (messages are reports); otherwise a
     pipeline's processing of ``intake.incident-facts`` (messages are facts changes) into its own copy,
     then its handler."""
 
     def __init__(self, db: Database, consumer: str, handler: ReportHandler | None, clock: Clock,
-                 geodesic_m: Callable[[float, float, float, float], float], topics: TopicNames = TopicNames(),
-                 *, merge: bool = False, with_orders: bool = False, on_timeline: bool = False,
-                 area_locks: Callable[[list[AccidentReport]], list[str]] | None = None):
-        self.db, self.consumer, self.handler, self.clock = db, consumer, handler, clock
-        self.geodesic_m, self.topics = geodesic_m, topics
+                 topics: TopicNames = TopicNames(), *, merge: Merge | None = None, with_orders: bool = False,
+                 on_timeline: bool = False, area_locks: Callable[[list[AccidentReport]], list[str]] | None = None):
+        self.db, self.consumer, self.handler, self.clock, self.topics = db, consumer, handler, clock, topics
         self.merge, self.with_orders, self.on_timeline, self.area_locks = merge, with_orders, on_timeline, area_locks
         # the process's relay hands over what it published, to be marked sent in the batch's transaction
         self.take_marks: Callable[[], tuple[list[int], list[int]]] | None = None
@@ -329,7 +291,7 @@ class Pipeline:
 
     def _parse(self, msg: RawMessage) -> AccidentReport | FactsChange | str:
         try:
-            if self.merge:
+            if self.merge is not None:
                 return parse_report(msg.value)  # type: ignore[arg-type]
             return parse_facts_change(msg.value)
         except Exception as e:  # InvalidReport, or anything the parser did not foresee: never stop the batch
@@ -365,40 +327,28 @@ class Pipeline:
         return result
 
     def _prefetch(self, ctx: Context, messages: list[RawMessage], parsed: list[Any]) -> None:
-        """One query each for what the batch would otherwise look up message by message: the inbox,
-        the reports already recorded and their incidents; at intake also the open incidents near the new
-        reports (merge candidates)."""
+        """One query each for what the batch would otherwise look up message by message: the inbox, then
+        at intake what the merge reads (``Merge.prefetch``), in a pipeline the copies of the batch's
+        incidents and their reports."""
         s = ctx.session
         buffered = batch.current(s)
         ids = ["report:" + self._report(r).report_id if not isinstance(r, str) else "msg:" + m.position
                for m, r in zip(messages, parsed)]
         ctx.seen = set(s.scalars(select(ProcessedEvent.event_id).where(
             ProcessedEvent.consumer == self.consumer, ProcessedEvent.event_id.in_(ids))))
-        if self.merge:
-            report_ids = [r.report_id for r in parsed if isinstance(r, AccidentReport)]
-            ctx.known_reports = dict(s.execute(select(ReportRow.report_id, ReportRow.incident_id)
-                                               .where(ReportRow.report_id.in_(report_ids))).all()) if report_ids else {}
-            incident_ids = set(ctx.known_reports.values())
-        else:
-            ctx.known_reports = {r.report.report_id: r.facts.incident_id for r in parsed if isinstance(r, FactsChange)}
-            incident_ids = set(ctx.known_reports.values())
-        if incident_ids:
-            for r in s.scalars(select(IncidentRow).where(IncidentRow.incident_id.in_(incident_ids))):
-                buffered.hold(r)
-            repo.prefetch_reports(s, set(buffered.incidents) & incident_ids)
-        ctx.existing_incidents = set(buffered.incidents)
-        if not self.merge:
-            buffered.holds_all = True
+        if self.merge is not None:
+            self.merge.prefetch(ctx, [r for r in parsed if isinstance(r, AccidentReport)
+                                      and "report:" + r.report_id not in ctx.seen])
             return
-        # the open incidents the new reports could merge into, and their reports: one query each
-        repo.prefetch_candidates(s, [(r.location.lat, r.location.lon, r.reported_at) for m, r in zip(messages, parsed)
-                                     if isinstance(r, AccidentReport) and r.report_id not in ctx.known_reports
-                                     and "report:" + r.report_id not in ctx.seen])
-        repo.prefetch_reports(s, set(buffered.incidents) - incident_ids)
+        ctx.known_reports = {r.report.report_id: r.facts.incident_id for r in parsed if isinstance(r, FactsChange)}
+        repo.hold_incidents(s, set(ctx.known_reports.values()))
+        ctx.existing_incidents = set(buffered.incidents)
+        buffered.holds_all = True
 
     def _handle(self, ctx: Context, item: AccidentReport | FactsChange) -> IncidentFacts:
         if isinstance(item, AccidentReport):
-            facts = record_report(ctx, item, self.geodesic_m)
+            assert self.merge is not None
+            facts = self.merge(ctx, item)
         else:
             facts = record_copy(ctx, item, on_timeline=self.on_timeline)
         if self.handler is not None:

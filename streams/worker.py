@@ -44,11 +44,9 @@ def build_worker_app(group: str, c: Container) -> tuple[faust.App, Any]:
 
     topics: dict[str, Any]
     if group == "intake":
-        from accidentlink.intake import IntakeHandler
-
         agent(T.REPORTS, "intake-reports", c.rekeyer(pipeline).process)
         agent(T.BY_AREA, "intake-areas", pipeline.process)
-        topics = {T.INCIDENTS: IntakeHandler(pipeline.db, c.clock).on_incident_changes}
+        topics = {T.INCIDENTS: c.intake_handler().on_incident_changes}
         timers: list[tuple[float, Any]] = []
     else:
         agent(T.FACTS, f"{group}-facts", pipeline.process)

@@ -310,14 +310,8 @@ class SqlClaimEvents:
     def incident_changed(self, incident_id: str, change: str, at: datetime, **extra: Any) -> None:
         """The copy one version on, and its facts (claims' copy has no orders) after the change on ``incidents``;
         inside a pipeline batch, built once per incident at the batch's end (``WriteBatch.flush``)."""
-        s, topic = self._s, self._topics.name(INCIDENTS_TOPIC)
-        row = incident_repo.touch(s, incident_id, at)
-        buffered = batch.current(s)
-        if buffered is not None:
-            buffered.incident_changes.append((incident_id, change, at, row.version, extra, topic, self._owner))
-            return
-        view = incident_repo.facts_view(row, incident_repo.report_ids_of(s, incident_id))
-        emit(s, self._owner, topic, incident_id, incident_repo.event_value(view, change, at, row.version, extra), at)
+        row = incident_repo.touch(self._s, incident_id, at)
+        incident_repo.facts_changed(self._s, self._owner, self._topics.name(INCIDENTS_TOPIC), row, change, at, extra)
 
 
 class SqlTexts:

@@ -1,20 +1,21 @@
 """Incident repository: rows <-> ``IncidentFacts``, candidates for merging, snapshots for feeds."""
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accidentlink.areas import merge_box
 from accidentlink.clock import iso
-from accidentlink.incidents import MERGE_RADIUS_M, MERGE_WINDOW, IncidentFacts
+from accidentlink.incidents import MERGE_WINDOW, IncidentFacts
 from accidentlink.masking import mask_record
 from connectors.sql import batch
 from connectors.sql.models import (
     IncidentRow, OrderRow, ReportRow, TimelineEntry, UnitRow,
 )
+from connectors.sql.outbox import emit
 
 INCIDENT_SCHEMA = "incident/1"
 
@@ -27,25 +28,6 @@ def facts_of(row: IncidentRow, report_ids: list[str] | None = None) -> IncidentF
         hit_and_run=row.hit_and_run, hazards=tuple(row.hazards or ()), plates=tuple(row.plates or ()),
         report_ids=tuple(report_ids or ()), sources=tuple(row.sources or ()), status=row.status,
     )
-
-
-def facts_json(f: IncidentFacts) -> dict[str, Any]:
-    """The incident's facts as the intake publishes them on ``intake.incident-facts``."""
-    return {"incident_id": f.incident_id, "lat": f.lat, "lon": f.lon, "address": f.address,
-            "first_reported_at": iso(f.first_reported_at), "last_reported_at": iso(f.last_reported_at),
-            "injured": f.injured, "fatalities": f.fatalities, "vehicles_movable": f.vehicles_movable,
-            "hit_and_run": f.hit_and_run, "hazards": list(f.hazards), "plates": list(f.plates),
-            "report_ids": list(f.report_ids), "sources": list(f.sources), "status": f.status}
-
-
-def facts_from_json(d: dict[str, Any]) -> IncidentFacts:
-    return IncidentFacts(
-        incident_id=d["incident_id"], lat=float(d["lat"]), lon=float(d["lon"]), address=d.get("address"),
-        first_reported_at=datetime.fromisoformat(d["first_reported_at"]),
-        last_reported_at=datetime.fromisoformat(d["last_reported_at"]), injured=int(d["injured"]),
-        fatalities=int(d["fatalities"]), vehicles_movable=bool(d["vehicles_movable"]), hit_and_run=bool(d["hit_and_run"]),
-        hazards=tuple(d.get("hazards") or ()), plates=tuple(d.get("plates") or ()),
-        report_ids=tuple(d.get("report_ids") or ()), sources=tuple(d.get("sources") or ()), status=d.get("status", "open"))
 
 
 def reports_of(session: Session, incident_id: str) -> list[tuple[datetime, str, dict[str, Any]]]:
@@ -75,6 +57,16 @@ def prefetch_reports(session: Session, incident_ids: set[str]) -> None:
         buffered.reports[incident_id].append((at, report_id, payload))
 
 
+def hold_incidents(session: Session, incident_ids: set[str]) -> None:
+    """Read these incidents and their reports into the batch, one query each."""
+    buffered = batch.current(session)
+    if buffered is None or not incident_ids:
+        return
+    for r in session.scalars(select(IncidentRow).where(IncidentRow.incident_id.in_(incident_ids))):
+        buffered.hold(r)
+    prefetch_reports(session, set(buffered.incidents) & incident_ids)
+
+
 def add_report(session: Session, row: ReportRow, created: bool) -> None:
     session.add(row)
     buffered = batch.current(session)
@@ -101,12 +93,6 @@ def incident(session: Session, incident_id: str) -> IncidentRow | None:
     return row
 
 
-def _box(lat: float, lon: float) -> tuple[float, float]:
-    """Half-sizes (degrees) of a box that holds every point within the merge radius."""
-    dlat = MERGE_RADIUS_M / 111_000 * 1.2
-    return dlat, dlat / max(0.05, math.cos(math.radians(lat)))
-
-
 def prefetch_candidates(session: Session, points: list[tuple[float, float, datetime]]) -> None:
     """Read, with one indexed query, every open incident a batch's new reports could merge into (by the
     0.01° cells their boxes touch, and the time window), and hold them in the batch; ``merge_candidates``
@@ -114,7 +100,7 @@ def prefetch_candidates(session: Session, points: list[tuple[float, float, datet
     buffered = batch.current(session)
     if buffered is None or not points:
         return
-    cells = {c for lat, lon, _at in points for c in batch.box_cells(lat, lon, *_box(lat, lon))} - buffered.covered
+    cells = {c for lat, lon, _at in points for c in batch.box_cells(lat, lon, *merge_box(lat))} - buffered.covered
     if not cells:
         return
     first, last = min(p[2] for p in points), max(p[2] for p in points)
@@ -132,7 +118,7 @@ def merge_candidates(session: Session, lat: float, lon: float, at: datetime) -> 
     """Open incidents inside a bounding box around the point and the time window (index-backed).
     Inside a pipeline batch the query does not flush, and is not made at all when the batch read the
     box's cells at its start (``prefetch_candidates``): incidents the batch holds are checked in memory."""
-    dlat, dlon = _box(lat, lon)
+    dlat, dlon = merge_box(lat)
     buffered = batch.current(session)
     if buffered is None:
         session.flush()  # outside a batch the query must see what the session holds
@@ -275,6 +261,18 @@ def event_value(view: dict[str, Any], change: str, at: datetime, version: int, e
     """The value of one ``incidents`` message: what changed, and the incident after the change."""
     return {"schema": INCIDENT_SCHEMA, "event_id": f"{view['incident_id']}:{version}:{change}",
             "incident_id": view["incident_id"], "change": change, "at": iso(at), **extra, "incident": view}
+
+
+def facts_changed(session: Session, owner: str, topic: str, row: IncidentRow, change: str, at: datetime,
+                  extra: dict[str, Any]) -> None:
+    """The change onto ``incidents`` from a store without dispatch's orders: the incident's facts (``facts_view``)
+    at its version; inside a pipeline batch, built once per incident at the batch's end (``WriteBatch.flush``)."""
+    buffered = batch.current(session)
+    if buffered is not None:
+        buffered.incident_changes.append((row.incident_id, change, at, row.version, extra, topic, owner))
+        return
+    view = facts_view(row, report_ids_of(session, row.incident_id))
+    emit(session, owner, topic, row.incident_id, event_value(view, change, at, row.version, extra), at)
 
 
 def incident_event(session: Session, row: IncidentRow, change: str, now: datetime, **extra: Any) -> dict[str, Any]:

@@ -1,0 +1,65 @@
+"""The intake's use cases over its ports (``accidentlink.intake_ports``): the merge of a report into its unified
+incident, and the closing of an incident. The merge rule itself is ``accidentlink.incidents``.
+
+The entry points (``connectors.sql.intake``) call them with a unit of work: inside the intake's pipeline
+batch for the merge (the batch's inbox has already skipped a redelivered message), a transaction of its own
+for each closing.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from accidentlink.clock import iso
+from accidentlink.incidents import IncidentFacts, choose_incident, facts_json, merge, open_incident
+from accidentlink.intake_ports import IncidentClosed, IntakeUnitOfWork
+from accidentlink.reports import AccidentReport
+
+FACTS_SCHEMA = "incident-facts/1"
+
+Geodesic = Callable[[float, float, float, float], float]
+
+
+def facts_message(facts: IncidentFacts, payload: Mapping[str, Any], change: str, at: datetime,
+                  version: int) -> dict[str, Any]:
+    """The ``intake.incident-facts`` message (``incident-facts/1``) of one report merged into its incident: the
+    report as received, and the incident's facts after it."""
+    return {"schema": FACTS_SCHEMA, "event_id": f"{facts.incident_id}:{payload['report_id']}",
+            "incident_id": facts.incident_id, "change": change, "at": iso(at), "version": version,
+            "report": dict(payload), "incident": facts_json(facts)}
+
+
+def merge_report(report: AccidentReport, uow: IntakeUnitOfWork, geodesic_m: Geodesic, *, at: datetime
+                 ) -> IncidentFacts:
+    """Fold the report into its unified incident, once: the nearest open incident the merge rule lets it join,
+    or a new one. The change goes onto ``incidents`` (``created`` or ``report_merged``) and, with the report
+    and the incident's facts, onto ``intake.incident-facts``. A report recorded before changes nothing and
+    returns its incident's facts."""
+    with uow:
+        known = uow.incidents.of_report(report.report_id)
+        if known is not None:
+            return known
+        lat, lon = report.location.lat, report.location.lon
+        target = choose_incident(report, [(c, geodesic_m(lat, lon, c.lat, c.lon))
+                                          for c in uow.incidents.candidates(lat, lon, report.reported_at)])
+        facts = merge(target, report) if target else open_incident(report)
+        version = uow.incidents.save(facts, at) if target else uow.incidents.add(facts, at)
+        payload = report.to_json()
+        uow.reports.add(report, facts.incident_id, payload, at)
+        change = "report_merged" if target else "created"
+        uow.events.incident_changed(facts.incident_id, change, at, report_id=report.report_id)
+        uow.events.facts_changed(facts.incident_id, facts_message(facts, payload, change, at, version), at)
+        uow.commit()
+    return facts
+
+
+def close_incident(event: IncidentClosed, uow: IntakeUnitOfWork) -> bool:
+    """An incident the dispatcher closed takes no more reports (once per event). False when there was nothing to
+    close here."""
+    with uow:
+        if uow.inbox.seen(event.event_id):
+            return False
+        closed = uow.incidents.close(event.incident_id, event.at)
+        uow.inbox.mark(event.event_id, event.at)
+        uow.commit()
+    return closed

@@ -313,23 +313,3 @@ def test_the_incident_copy_has_the_facts_the_parties_and_claims_notes(kit: Kit) 
         uow.commit()
     with kit.uow() as uow:
         assert uow.incidents.get(INCIDENT) == incident(injured=1, hazards=("fire",), notes=(note,))
-
-
-# ------------------------------------------------------------------------------- the SQL adapter alone
-def test_a_sql_unit_of_work_that_joins_a_callers_transaction_leaves_the_commit_to_the_caller(sql_store: Any) -> None:
-    """A pipeline batch, the bills consumer or an HTTP request (with its audit line) owns the transaction."""
-    from accidentlink.pipeline import TopicNames
-    from connectors.sql.claims import SqlClaimsUnitOfWork
-
-    def joined_mark(event_id: str, caller_commits: bool) -> None:
-        with sql_store.uow() as tx:
-            with SqlClaimsUnitOfWork.joining(tx.session, "web", TopicNames("t.")) as uow:
-                uow.inbox.mark(event_id, T0)
-                uow.commit()
-            if caller_commits:
-                tx.commit()
-
-    joined_mark("bill_id:B-1", caller_commits=False)
-    joined_mark("bill_id:B-2", caller_commits=True)
-    with SqlClaimsUnitOfWork(sql_store, "web", TopicNames("t."), read_only=True) as uow:
-        assert not uow.inbox.seen("bill_id:B-1") and uow.inbox.seen("bill_id:B-2")

@@ -168,9 +168,10 @@ class Container:
             from connectors.sql.intake import IntakeMerge
 
             return Pipeline(self.store("intake"), "intake", None, self.clock, self.topics,
-                            merge=IntakeMerge(self.intake_uow, self.geodesic()), area_locks=merge_locks)
+                            merge=IntakeMerge(self.intake_uow, self.geodesic()), batch_locks=merge_locks)
+        dispatch = group == "dispatch"
         return Pipeline(self.store(STORE_OF[group]), group, self.handler(group), self.clock, self.topics,
-                        with_orders=group == "dispatch", on_timeline=group == "dispatch")
+                        with_orders=dispatch, on_timeline=dispatch, batch_locks=_incident_locks if dispatch else None)
 
     def intake_handler(self) -> IntakeHandler:
         """The intake's reaction to ``incidents``: a closed incident takes no more reports."""
@@ -208,3 +209,10 @@ def build(settings: Settings | None = None, **overrides: Any) -> Container:
         sms = (TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,
                          settings.twilio_api_base) if settings.sms_live else HeldSms())
     return Container(settings=settings, stores=stores, sms=sms, **overrides)
+
+
+def _incident_locks(changes: list[Any]) -> list[str]:
+    """A dispatch batch locks the incidents its facts changes are about."""
+    from connectors.sql.dispatch import incident_locks
+
+    return incident_locks(c.facts.incident_id for c in changes)

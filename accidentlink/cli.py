@@ -32,7 +32,6 @@ def cmd_migrate(a: argparse.Namespace) -> int:
 
 
 def cmd_token(a: argparse.Namespace) -> int:
-    from connectors.sql.db import upgrade
     from web.auth import create_token, revoke_token
 
     s = load()

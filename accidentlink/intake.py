@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from accidentlink.areas import area_of, areas_to_lock
@@ -55,13 +54,6 @@ def place(value: bytes | None, geocode: Geocode) -> bytes | None:
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
-@dataclass
-class Rekeyed:
-    forwarded: int = 0
-    rejected: int = 0
-    areas: set[str] = field(default_factory=set)
-
-
 class Rekeyer:
     """Validate, geocode, dead-letter or forward by area. Forwarding is at least once (the merge's inbox
     makes a repeat a no-op); the batch's offsets are committed after ``flush``."""
@@ -69,8 +61,7 @@ class Rekeyer:
     def __init__(self, dead_letters: Pipeline, send: Send, flush: Callable[[], None], topic: str, geocode: Geocode):
         self.dead_letters, self.send, self.flush, self.topic, self.geocode = dead_letters, send, flush, topic, geocode
 
-    def process(self, messages: list[RawMessage]) -> Rekeyed:
-        out = Rekeyed()
+    def process(self, messages: list[RawMessage]) -> None:
         bad: list[tuple[RawMessage, str]] = []
         for m in messages:
             try:
@@ -84,14 +75,11 @@ class Rekeyer:
                 continue
             area = area_of(report.location.lat, report.location.lon)
             self.send(self.topic, area.encode(), value, list(m.headers))  # type: ignore[arg-type]
-            out.forwarded += 1
-            out.areas.add(area)
         if bad:
             self.dead_letters.dead_letter_each(bad)
-            out.rejected = len(bad)
         self.flush()
-        return out
 
 
 def merge_locks(reports: list[AccidentReport]) -> list[str]:
-    return areas_to_lock([(r.location.lat, r.location.lon) for r in reports])
+    """The locks an intake batch takes: one per area its reports' merge radius touches."""
+    return [f"intake-area:{a}" for a in areas_to_lock([(r.location.lat, r.location.lon) for r in reports])]

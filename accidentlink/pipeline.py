@@ -258,9 +258,11 @@ class Pipeline:
 
     def __init__(self, db: Database, consumer: str, handler: ReportHandler | None, clock: Clock,
                  topics: TopicNames = TopicNames(), *, merge: Merge | None = None, with_orders: bool = False,
-                 on_timeline: bool = False, area_locks: Callable[[list[AccidentReport]], list[str]] | None = None):
+                 on_timeline: bool = False, batch_locks: Callable[[list[Any]], list[str]] | None = None):
         self.db, self.consumer, self.handler, self.clock, self.topics = db, consumer, handler, clock, topics
-        self.merge, self.with_orders, self.on_timeline, self.area_locks = merge, with_orders, on_timeline, area_locks
+        self.merge, self.with_orders, self.on_timeline = merge, with_orders, on_timeline
+        # the cross-process locks a batch takes first, from its reports (the intake's areas, dispatch's incidents)
+        self.batch_locks = batch_locks
         # the process's relay hands over what it published, to be marked sent in the batch's transaction
         self.take_marks: Callable[[], tuple[list[int], list[int]]] | None = None
 
@@ -305,10 +307,8 @@ class Pipeline:
         result = BatchResult()
         reports = [self._report(p) for p in parsed if not isinstance(p, str)]
         with self.db.uow() as uow:
-            if self.area_locks is not None:  # one lock per area the batch's reports could merge in, in order
-                uow.lock_all([f"intake-area:{a}" for a in self.area_locks(reports)])
-            elif self.consumer == "dispatch":  # one lock per incident (web actions and escalation take it too)
-                uow.lock_all([f"dispatch-incident:{p.facts.incident_id}" for p in parsed if isinstance(p, FactsChange)])
+            if self.batch_locks is not None:  # in sorted order: two batches never deadlock
+                uow.lock_all(self.batch_locks([p for p in parsed if not isinstance(p, str)]))
             ctx = Context(uow, self.consumer, self.clock.now(), self.topics)
             buffered = WriteBatch(fast=not careful, with_orders=self.with_orders).install(uow.session)
             try:

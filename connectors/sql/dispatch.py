@@ -316,7 +316,12 @@ class SqlDispatchUnitOfWork(StoreUnitOfWork):
         self.timeline, self.inbox = SqlTimeline(s), SqlInbox(s, self.owner)
 
     def lock_incidents(self, incident_ids: Iterable[str]) -> None:
-        self.lock_all(f"dispatch-incident:{i}" for i in incident_ids)
+        self.lock_all(incident_locks(incident_ids))
+
+
+def incident_locks(incident_ids: Iterable[str]) -> list[str]:
+    """Dispatch's lock per incident: its pipeline batches, the escalation round and the desk's actions take it."""
+    return [f"dispatch-incident:{i}" for i in incident_ids]
 
 
 class DispatchUows(Protocol):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Mapping
 
 CONTEXTS = ("intake", "dispatch", "hospitals", "fund", "claims", "web")
 
@@ -86,6 +86,3 @@ def upgrade_all(database_url: str | None, var_dir: Path, revision: str = "head")
     for context, url in all_urls(database_url, var_dir).items():
         upgrade(url, revision, context=context)
 
-
-def iter_contexts() -> Iterator[str]:
-    return iter(CONTEXTS)

@@ -22,7 +22,7 @@ import re
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import fields
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any

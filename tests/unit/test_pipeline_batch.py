@@ -285,7 +285,7 @@ def test_two_callers_on_either_side_of_an_area_edge_make_one_incident(tmp_path: 
                   report_id="120-E-E", parties=[party("鲁P55501"), party("鲁P55502", "CPIC")])
     assert area_of(36.4312, 115.89985) != area_of(36.4313, 115.90045)
     locks = [merge_locks([parse_report(json.dumps(r).encode())]) for r in (west, east)]
-    assert locks[0] == locks[1] == sorted({area_of(36.4312, 115.89985), area_of(36.4313, 115.90045)})
+    assert locks[0] == locks[1] == sorted(f"intake-area:{a}" for a in {area_of(36.4312, 115.89985), area_of(36.4313, 115.90045)})
     order = [west, east] if first_side == "west" else [east, west]
     facts = w.intake([order[0]]) + w.intake([order[1]])
     with w.store("intake").read() as s:

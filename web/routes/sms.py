@@ -6,12 +6,10 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from accidentlink.clock import iso
 from accidentlink.masking import mask_phone
 from connectors.sms import valid_twilio_signature
-from connectors.sql.models import SmsMessage
 from web.auth import Principal
 from web.deps import container, limit_param, require
 from web.errors import Forbidden

@@ -186,7 +186,7 @@ class Run:
     def start(self) -> None:
         """Broker, topics, every store, resources and demo data; no worker yet (see ``spawn``)."""
         from connectors.kafka import ensure_topics
-        from connectors.kafka_broker import LocalKafka, ensure_libs, free_port
+        from connectors.kafka_broker import LocalKafka, ensure_libs, free_port, free_ports
         from connectors.sql.stores import upgrade_all
         from claims.services import known_insurers
         from streams.topics import declared
@@ -194,7 +194,8 @@ class Run:
         if not self.bootstrap:
             progress("starting a Kafka broker on free ports")
             ensure_libs(Path(os.environ.get("ACCIDENTLINK_VAR", Path.cwd() / ".var")))
-            self.broker = LocalKafka(self.tmp / "kafka", port=free_port(), controller_port=free_port(), heap="1g")
+            ports = free_ports(2)
+            self.broker = LocalKafka(self.tmp / "kafka", port=ports[0], controller_port=ports[1], heap="1g")
             self.broker.start()
             self.bootstrap = self.broker.bootstrap
         ensure_topics(self.bootstrap, declared(known_insurers(), self.prefix) | {

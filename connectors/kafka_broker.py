@@ -141,9 +141,17 @@ def ensure_libs(var_dir: Path, *, mvn: str | None = None, timeout_s: float = 180
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free right now (the usual small race applies)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    return free_ports(1, host)[0]
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """``n`` distinct TCP ports free right now: all are held at once while chosen, so that two calls in a row
+    cannot be handed the same port (a broker's client and controller ports must differ)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(n)]
+        for s in socks:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in socks]
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:

@@ -16,11 +16,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from connectors.kafka_broker import LocalKafka, ensure_libs, free_port
+    from connectors.kafka_broker import LocalKafka, ensure_libs, free_ports
 
     ensure_libs(REPO / ".var")
     data = tmp_path_factory.mktemp("kafka")
-    broker = LocalKafka(data, port=free_port(), controller_port=free_port(), var_dir=REPO / ".var")
+    ports = free_ports(2)
+    broker = LocalKafka(data, port=ports[0], controller_port=ports[1], var_dir=REPO / ".var")
     broker.start()
     try:
         yield broker.bootstrap

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from connectors import kafka as ck
-from connectors.kafka_broker import LocalKafka, ensure_libs, free_port
+from connectors.kafka_broker import LocalKafka, ensure_libs, free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,8 @@ def libs() -> Path:
 
 
 def _new_broker(data_dir: Path, libs: Path) -> LocalKafka:
-    return LocalKafka(data_dir, port=free_port(), controller_port=free_port(), libs_dir=libs)
+    ports = free_ports(2)
+    return LocalKafka(data_dir, port=ports[0], controller_port=ports[1], libs_dir=libs)
 
 
 def _pid_gone(pid: int) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from connectors.kafka import ensure_topics, read_all
-from connectors.kafka_broker import LocalKafka, free_port
+from connectors.kafka_broker import LocalKafka, free_port, free_ports
 from connectors.sql.db import Database
 from claims.services import known_insurers
 from streams.topics import declared
@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def own_broker(tmp_path: Path):  # type: ignore[no-untyped-def]
-    broker = LocalKafka(tmp_path / "kafka", port=free_port(), controller_port=free_port(), var_dir=REPO / ".var")
+    ports = free_ports(2)
+    broker = LocalKafka(tmp_path / "kafka", port=ports[0], controller_port=ports[1], var_dir=REPO / ".var")
     broker.start()
     yield broker
     broker.stop()

@@ -31,10 +31,7 @@ cleanup() {
 trap cleanup EXIT
 
 
-echo "== unit, integration and end-to-end tests (SQLite)"
-$PY -m pytest -q -p no:cacheprovider tests --durations=15 --junitxml=test-artifacts/junit-sqlite.xml
-
-echo "== database-facing tests on PostgreSQL"
+echo "== a throw-away PostgreSQL cluster for the database-facing tests"
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 PG_DIR=$(mktemp -d /tmp/accidentlink-pg.XXXXXX)
 PG_PORT=$($PY -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
@@ -43,5 +40,19 @@ if [ "$(id -u)" = 0 ]; then RUN="runuser -u postgres --"; else RUN=""; fi
 $RUN "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U accidentlink >/dev/null
 $RUN "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1" -l "$PG_DIR/log" -w start >/dev/null
 $RUN "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U accidentlink accidentlink
-export TEST_DATABASE_URL="postgresql://accidentlink@127.0.0.1:$PG_PORT/accidentlink"
-$PY -m pytest -q -p no:cacheprovider -m "integration or e2e" tests --junitxml=test-artifacts/junit-postgres.xml
+
+# The two runs are independent (each starts its own broker on free ports, its own temporary
+# stores): they run side by side, each line prefixed with its run's name, and both must pass.
+echo "== unit, integration and end-to-end tests on SQLite, and the database-facing tests on PostgreSQL, in parallel"
+( $PY -m pytest -q -p no:cacheprovider tests --durations=15 --junitxml=test-artifacts/junit-sqlite.xml 2>&1 \
+    | sed -u 's/^/[sqlite] /' ; exit "${PIPESTATUS[0]}" ) &
+SQLITE_RUN=$!
+( TEST_DATABASE_URL="postgresql://accidentlink@127.0.0.1:$PG_PORT/accidentlink" \
+    $PY -m pytest -q -p no:cacheprovider -m "integration or e2e" tests --durations=10 \
+    --junitxml=test-artifacts/junit-postgres.xml 2>&1 | sed -u 's/^/[postgres] /' ; exit "${PIPESTATUS[0]}" ) &
+PG_RUN=$!
+sqlite_rc=0; pg_rc=0
+wait "$SQLITE_RUN" || sqlite_rc=$?
+wait "$PG_RUN" || pg_rc=$?
+echo "== SQLite run: exit $sqlite_rc; PostgreSQL run: exit $pg_rc"
+[ "$sqlite_rc" = 0 ] && [ "$pg_rc" = 0 ]

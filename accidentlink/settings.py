@@ -103,7 +103,6 @@ class Settings:
     # None: the project starts its own broker on 127.0.0.1:9092 (contract, "Operating")
     kafka_bootstrap: str | None = field(default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
     kafka_port: int = field(default_factory=lambda: _int("KAFKA_PORT", 9092))
-    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity.from_env)
     database_url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
     http_host: str = field(default_factory=lambda: os.environ.get("HTTP_HOST", "127.0.0.1"))
     http_port: int = field(default_factory=lambda: _int("HTTP_PORT", 8000))
@@ -134,6 +133,11 @@ class Settings:
         from connectors.sql.stores import upgrade_all
 
         upgrade_all(self.database_url, self.var_dir)
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        """Read when a Kafka client is built, so that a process that never touches Kafka (migrate) needs none."""
+        return KafkaSecurity.from_env()
 
     @property
     def bootstrap(self) -> str:

@@ -8,9 +8,11 @@ test and docker-compose's one-shot ``kafka-security`` job:
     KAFKA_SECURITY_PROTOCOL=SASL_SSL KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD_FILE=... \\
     KAFKA_SSL_CAFILE=ca.pem python -m connectors.kafka_acls apply --passwords-dir /run/secrets
 
-``apply`` upserts the SCRAM credential of every principal with a ``<name>`` file in ``--passwords-dir`` (how a
-password is rotated: change the file, run ``apply`` again) and creates the table's ACLs (creating an ACL that
-exists is a no-op). ``print`` shows the equivalent ``kafka-acls.sh`` command lines.
+``apply`` upserts the SCRAM credential of every principal with a ``<prefix><name>`` file in ``--passwords-dir``
+(how a password is rotated: change the file, run ``apply`` again) and creates the table's ACLs (creating an ACL
+that exists is a no-op). ``print`` shows the equivalent ``kafka-acls.sh`` command lines. ``secrets DIR`` writes
+what docker-compose.yml reads from ``deploy/secrets/``: a random password per principal and the super user
+(files it leaves alone if they exist) and, for a trial, a throw-away CA and broker certificate (keytool).
 """
 from __future__ import annotations
 
@@ -99,11 +101,11 @@ def upsert_users(admin: Any, passwords: Mapping[str, str], mechanism: str = "SCR
     return sorted(passwords)
 
 
-def passwords_from_dir(folder: Path, names: Sequence[str]) -> dict[str, str]:
-    """``{name: password}`` for each ``name`` with a readable file ``folder/<name>`` (compose secrets)."""
+def passwords_from_dir(folder: Path, names: Sequence[str], file_prefix: str = "") -> dict[str, str]:
+    """``{name: password}`` for each ``name`` with a readable file ``folder/<file_prefix><name>`` (compose secrets)."""
     out = {}
     for name in names:
-        path = Path(folder) / name
+        path = Path(folder) / f"{file_prefix}{name}"
         if path.is_file():
             out[name] = path.read_text(encoding="utf-8").rstrip("\r\n")
     return out
@@ -144,12 +146,39 @@ def apply(bootstrap: str, *, passwords: Mapping[str, str], prefix: str = "", sec
             delay = min(delay * 2, 10.0)
 
 
+def write_secrets(folder: Path, hosts: Sequence[str]) -> int:
+    """Owner-only files for docker-compose.yml's secrets: ``kafka_admin``, ``kafka_user_<principal>`` and
+    ``kafka-tls/`` (a throw-away CA; replace it by the site CA's certificate for a real deployment)."""
+    import secrets as _secrets
+
+    from connectors.kafka_tls import throwaway_pki
+
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    made = []
+    for name in ["kafka_admin", *(f"kafka_user_{p}" for p in principals())]:
+        path = folder / name
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(_secrets.token_urlsafe(24) + "\n")
+            made.append(name)
+    pki = throwaway_pki(folder / "kafka-tls", hosts=hosts, days=365)
+    print(f"passwords written: {', '.join(made) or 'none (all there)'}; CA {pki.ca_pem}, broker keystore "
+          f"{pki.keystore} for {', '.join(hosts)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m connectors.kafka_acls", description=__doc__.split("\n")[0])
-    ap.add_argument("action", choices=["apply", "print"])
+    ap.add_argument("action", choices=["apply", "print", "secrets"])
+    ap.add_argument("folder", nargs="?", type=Path, help="secrets: where to write them (deploy/secrets)")
     ap.add_argument("--passwords-dir", type=Path, help="a file per principal holding its password")
+    ap.add_argument("--file-prefix", default="", help="the password files' names: <prefix><principal>")
+    ap.add_argument("--hosts", nargs="+", default=["kafka", "localhost"], help="secrets: the broker's names")
     ap.add_argument("--prefix", default=os.environ.get("ACCIDENTLINK_TOPIC_PREFIX", ""))
     a = ap.parse_args(argv)
+    if a.action == "secrets":
+        return write_secrets(a.folder or Path("deploy/secrets"), a.hosts)
     if a.action == "print":
         print("\n".join(kafka_acls_commands(bindings(prefix=a.prefix))))
         return 0
@@ -157,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not bootstrap:
         print("KAFKA_BOOTSTRAP_SERVERS must name the broker(s)", file=sys.stderr)
         return 2
-    pw = passwords_from_dir(a.passwords_dir, principals()) if a.passwords_dir else {}
+    pw = passwords_from_dir(a.passwords_dir, principals(), a.file_prefix) if a.passwords_dir else {}
     done = apply(bootstrap, passwords=pw, prefix=a.prefix,
                  timeout_s=float(os.environ.get("KAFKA_SECURITY_TIMEOUT_S") or 120))
     print(f"SCRAM users set: {', '.join(done['users']) or 'none'}; {done['acls']} ACLs in place")

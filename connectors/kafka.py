@@ -242,6 +242,9 @@ def read_all(bootstrap: str | Sequence[str], topic: str, timeout_s: float = 10, 
                 break
             time.sleep(0.1)
         if not parts:
+            # a topic the broker refuses this principal is not "empty": say so (kafka-python only logs it)
+            if topic in getattr(getattr(consumer, "_cluster", None), "unauthorized_topics", ()):
+                raise Errors.TopicAuthorizationFailedError(f"{topic}: not authorized for this client")
             return []
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)

@@ -163,6 +163,12 @@ def write_secrets(folder: Path, hosts: Sequence[str]) -> int:
                 fh.write(_secrets.token_urlsafe(24) + "\n")
             made.append(name)
     pki = throwaway_pki(folder / "kafka-tls", hosts=hosts, days=365)
+    # compose bind-mounts a file secret with its host mode, and the containers run as their own users (10001 in
+    # the app image, 1000 in apache/kafka): the files are readable, the folders closed to other host users
+    folder.chmod(0o700)
+    for path in [*folder.iterdir(), *pki.folder.iterdir()]:
+        if path.is_file():
+            path.chmod(0o644)
     print(f"passwords written: {', '.join(made) or 'none (all there)'}; CA {pki.ca_pem}, broker keystore "
           f"{pki.keystore} for {', '.join(hosts)}")
     return 0

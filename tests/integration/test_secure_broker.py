@@ -201,6 +201,8 @@ def test_a_service_reads_and_writes_only_its_own_topics(secure):
         _poll(k.bootstrap, prefix + "accidents.reported", claims, group=prefix + "claims")
     with pytest.raises(Errors.TopicAuthorizationFailedError):
         _poll(k.bootstrap, prefix + "fund.cases", claims)
+    with pytest.raises(Errors.TopicAuthorizationFailedError):  # the CLI's reader says so too, never "empty"
+        ck.read_all(k.bootstrap, prefix + "accidents.reported", 5, security=claims)
     # nor join another service's group (its offsets)
     with pytest.raises(Errors.GroupAuthorizationFailedError):
         _poll(k.bootstrap, prefix + "intake.incident-facts", claims, group=prefix + "dispatch")

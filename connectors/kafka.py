@@ -227,6 +227,21 @@ def make_reader(bootstrap: str | Sequence[str], *topics: str, security: "KafkaSe
     return KafkaConsumer(*topics, **cfg)
 
 
+def _raise_if_refused(consumer: KafkaConsumer, topic: str) -> None:
+    """A topic the broker refuses this principal is not "empty": say so. A metadata request for all topics
+    leaves refused ones out silently, so ask for this one (an assignment) and look at the answer, which
+    kafka-python keeps rather than raises."""
+    cluster = getattr(consumer, "_cluster", None)
+    if cluster is None:
+        return
+    consumer.assign([TopicPartition(topic, 0)])
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and topic not in cluster.unauthorized_topics:
+        consumer.poll(timeout_ms=200)
+    if topic in cluster.unauthorized_topics:
+        raise Errors.TopicAuthorizationFailedError(f"{topic}: not authorized for this client")
+
+
 def read_all(bootstrap: str | Sequence[str], topic: str, timeout_s: float = 10, *,
              security: "KafkaSecurity | None" = None) -> list[Record]:
     """Every record currently in ``topic`` (all partitions, from the beginning), sorted by
@@ -242,9 +257,8 @@ def read_all(bootstrap: str | Sequence[str], topic: str, timeout_s: float = 10, 
                 break
             time.sleep(0.1)
         if not parts:
-            # a topic the broker refuses this principal is not "empty": say so (kafka-python only logs it)
-            if topic in getattr(getattr(consumer, "_cluster", None), "unauthorized_topics", ()):
-                raise Errors.TopicAuthorizationFailedError(f"{topic}: not authorized for this client")
+            if (security if security is not None else current_security()).protocol != "PLAINTEXT":
+                _raise_if_refused(consumer, topic)
             return []
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)

@@ -279,9 +279,11 @@ class Run:
     # ------------------------------------------------------------ helpers
     def reader(self, *topics: str) -> Any:
         """A consumer without a group, at the end of every partition of ``topics``: it reads what comes next."""
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
-        c = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        from connectors.kafka import make_reader
+
+        c = make_reader(self.bootstrap)
         tps = [TopicPartition(t, p) for t in topics for p in c.partitions_for_topic(t)]
         c.assign(tps)
         c.seek_to_end(*tps)
@@ -319,10 +321,12 @@ class Run:
 
     def published(self, topic: str) -> int:
         """Messages on ``topic`` so far: the sum of its partitions' end offsets."""
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
+
+        from connectors.kafka import make_reader
 
         if self._offsets is None:
-            self._offsets = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+            self._offsets = make_reader(self.bootstrap)
         name = self.prefix + topic
         return sum(self._offsets.end_offsets([TopicPartition(name, p)
                                               for p in self._offsets.partitions_for_topic(name)]).values())

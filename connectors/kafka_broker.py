@@ -7,6 +7,14 @@ No Docker here: the broker's classpath is fetched from Maven Central once with `
     with LocalKafka(Path(".var/kafka"), port=9092) as k:   # start() + wait_ready()
         print(k.bootstrap)                                 # "127.0.0.1:9092"
 
+Secure mode (``LocalKafka(..., secure=True)``, ``--secure``): the client listener is SASL_SSL (SCRAM-SHA-512)
+with a throw-away CA and broker certificate (``connectors.kafka_tls``, keytool); the SCRAM users ``admin`` (the
+super user) and one per service (``connectors/data/kafka-acls.json``) are written when the storage is formatted
+(``--add-scram``, KIP-900), each with a random password kept owner-only in ``<data>/secrets/<user>``; the
+``StandardAuthorizer`` denies what no ACL allows, and the table's ACLs are created once the broker is up. The
+controller listener (127.0.0.1 only) takes SASL PLAIN as ``admin``: SCRAM is not available there in KRaft.
+``client_security(user)`` gives a client's settings (``KafkaSecurity``) for one of those users.
+
 Command line (foreground until SIGINT/SIGTERM, then a clean stop):
 
     python -m connectors.kafka_broker start  --data .var/kafka --port 9092
@@ -35,7 +43,10 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from accidentlink.settings import KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -193,15 +204,17 @@ def _new_cluster_id() -> str:
             return cid
 
 
-def _kafka_admin_ok(bootstrap: str, timeout_s: float = 5.0) -> tuple[bool, str]:
+def _kafka_admin_ok(bootstrap: str, timeout_s: float = 5.0,
+                    security: "KafkaSecurity | None" = None) -> tuple[bool, str]:
     """(True, "") if a kafka-python admin call succeeds against ``bootstrap``."""
-    from kafka import KafkaAdminClient
+    from accidentlink.settings import KafkaSecurity
+    from connectors.kafka import admin_client
 
-    ms = int(timeout_s * 1000)
     admin = None
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="accidentlink-probe",
-                                 request_timeout_ms=ms, bootstrap_timeout_ms=ms)
+        # the probe of a plaintext broker is plaintext whatever this process's settings say
+        admin = admin_client(bootstrap, timeout_s, security=security or KafkaSecurity(),
+                             client_id="accidentlink-probe")
         meta = admin.describe_cluster()
         if not meta.get("brokers"):
             return False, "describe_cluster returned no brokers"
@@ -226,7 +239,8 @@ class LocalKafka:
     def __init__(self, data_dir: Path, port: int = 9092, controller_port: int = 9093,
                  heap: str = "512m", *, var_dir: Path | None = None,
                  libs_dir: Path | None = None, java: str | None = None,
-                 extra_props: dict[str, str] | None = None):
+                 extra_props: dict[str, str] | None = None, secure: bool = False,
+                 users: Sequence[str] | None = None, acl_prefix: str = ""):
         if port == controller_port:
             raise ValueError("port and controller_port must differ")
         self.data_dir = Path(data_dir).resolve()
@@ -237,6 +251,9 @@ class LocalKafka:
         self._libs_dir = Path(libs_dir) if libs_dir else None
         self.java = java or os.environ.get("JAVA") or shutil.which("java") or "java"
         self.extra_props = dict(extra_props or {})
+        self.secure = secure
+        self.acl_prefix = acl_prefix
+        self._users = list(users) if users is not None else None
         self._proc: subprocess.Popen | None = None
         self._adopted_pid: int | None = None
         self._out_fh = None
@@ -291,6 +308,90 @@ class LocalKafka:
         path.write_text(cid + "\n")
         return cid
 
+    # -- secure mode: certificates, SCRAM users, ACLs
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    def users(self) -> list[str]:
+        """The SCRAM users: the super user ``admin`` and one per service of the ACL table."""
+        if self._users is None:
+            from connectors.kafka_acls import principals
+
+            self._users = principals()
+        return ["admin", *[u for u in self._users if u != "admin"]]
+
+    def password(self, user: str) -> str:
+        """``user``'s password, made at random once and kept owner-only in ``<data>/secrets/<user>``."""
+        import secrets as _secrets
+
+        path = self.secrets_dir / user
+        if path.is_file():
+            return path.read_text().strip()
+        self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pw = _secrets.token_urlsafe(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(pw + "\n")
+        return pw
+
+    def pki(self):  # -> connectors.kafka_tls.Pki
+        from connectors.kafka_tls import throwaway_pki
+
+        return throwaway_pki(self.data_dir / "tls", hosts=("localhost", "127.0.0.1"))
+
+    def client_security(self, user: str = "admin", password: str | None = None) -> "KafkaSecurity":
+        """A client's settings against this broker: SASL_SSL as ``user`` (PLAINTEXT for a plain broker)."""
+        from accidentlink.settings import KafkaSecurity
+
+        if not self.secure:
+            return KafkaSecurity()
+        return KafkaSecurity(protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", username=user,
+                             password=password if password is not None else self.password(user),
+                             cafile=str(self.pki().ca_pem))
+
+    def _secure_properties(self) -> dict[str, str]:
+        pki = self.pki()
+        admin_pw = self.password("admin")
+        return {
+            "listeners": (f"SASL_SSL://127.0.0.1:{self.port},"
+                          f"CONTROLLER://127.0.0.1:{self.controller_port}"),
+            "advertised.listeners": f"SASL_SSL://127.0.0.1:{self.port}",
+            "inter.broker.listener.name": "SASL_SSL",
+            "listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+                ("org.apache.kafka.common.security.scram.ScramLoginModule required "
+                 f'username="admin" password="{admin_pw}";'),
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config":
+                ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+                 f'username="admin" password="{admin_pw}" user_admin="{admin_pw}";'),
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(pki.keystore),
+            "ssl.keystore.password": pki.password,
+            "ssl.key.password": pki.password,
+            "ssl.truststore.type": "PKCS12",
+            "ssl.truststore.location": str(pki.truststore),
+            "ssl.truststore.password": pki.password,
+            "ssl.client.auth": "none",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:admin",
+            "allow.everyone.if.no.acl.found": "false",
+            # faust and the workers never declare topics; a denied auto-create must not hide a missing ACL
+            "auto.create.topics.enable": "false",
+        }
+
+    def apply_acls(self, prefix: str | None = None) -> int:
+        """The ACL table's ACLs (names prefixed), created as ``admin``; returns how many."""
+        from connectors.kafka import admin_client
+        from connectors.kafka_acls import bindings, create_acls
+
+        with contextlib.closing(admin_client(self.bootstrap, 30, security=self.client_security("admin"))) as admin:
+            return create_acls(admin, bindings(prefix=self.acl_prefix if prefix is None else prefix))
+
     def properties(self) -> dict[str, str]:
         props = {
             "process.roles": "broker,controller",
@@ -320,6 +421,8 @@ class LocalKafka:
             "broker.session.timeout.ms": "4000",
             "broker.heartbeat.interval.ms": "1000",
         }
+        if self.secure:
+            props.update(self._secure_properties())
         props.update(self.extra_props)
         return props
 
@@ -327,7 +430,10 @@ class LocalKafka:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         body = "".join(f"{k}={v}\n" for k, v in self.properties().items())
-        self.props_path.write_text("# written by connectors.kafka_broker.LocalKafka\n" + body)
+        fd = os.open(self.props_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # passwords, in secure mode
+        with os.fdopen(fd, "w") as fh:
+            fh.write("# written by connectors.kafka_broker.LocalKafka\n" + body)
+        self.props_path.chmod(0o600)
         return self.props_path
 
     def _java_base(self) -> list[str]:
@@ -357,6 +463,9 @@ class LocalKafka:
         cmd = [a for a in self._java_base() if a] + [
             "kafka.tools.StorageTool", "format", "-t", self.cluster_id(),
             "-c", str(self.props_path), "--ignore-formatted"]
+        if self.secure:  # KIP-900: SCRAM users in the metadata log from the start
+            for user in self.users():
+                cmd += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={self.password(user)}]"]
         res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, timeout=180)
         if res.returncode != 0:
@@ -407,7 +516,8 @@ class LocalKafka:
         for p, what in ((self.port, "broker"), (self.controller_port, "controller")):
             if not port_open(p):
                 continue
-            if what == "broker" and _kafka_admin_ok(f"127.0.0.1:{p}", 3.0)[0]:
+            if what == "broker" and _kafka_admin_ok(f"127.0.0.1:{p}", 3.0,
+                                                    self.client_security("admin") if self.secure else None)[0]:
                 raise BrokerError(
                     f"127.0.0.1:{p} is already serving Kafka, but not a broker started for "
                     f"{self.data_dir} (no live pid file). Stop that broker, or point the "
@@ -483,8 +593,11 @@ class LocalKafka:
                 raise BrokerError(f"Kafka broker on {self.bootstrap} not ready after "
                                   f"{timeout:.0f}s ({last}):\n{self.log_tail()}")
             if port_open(self.port):
-                ok, last = _kafka_admin_ok(self.bootstrap, max(1.0, min(5.0, remaining)))
+                ok, last = _kafka_admin_ok(self.bootstrap, max(1.0, min(5.0, remaining)),
+                                           self.client_security("admin") if self.secure else None)
                 if ok:
+                    if self.secure:
+                        self.apply_acls()
                     return
             time.sleep(0.25)
 
@@ -584,6 +697,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=90)
     ap.add_argument("--reuse", action="store_true",
                     help="adopt a broker already running for this data dir")
+    ap.add_argument("--secure", action="store_true",
+                    help="SASL_SSL listener, SCRAM users per service, ACLs (passwords in <data>/secrets/)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -592,11 +707,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = args.data or (var / "kafka")
     broker = LocalKafka(data, port=args.port,
                         controller_port=args.controller_port or args.port + 1,
-                        heap=args.heap, var_dir=var)
+                        heap=args.heap, var_dir=var, secure=args.secure)
 
     if args.command == "status":
         pid = broker.running_pid()
-        ok, why = _kafka_admin_ok(broker.bootstrap, 3.0) if port_open(broker.port) \
+        ok, why = _kafka_admin_ok(broker.bootstrap, 3.0, broker.client_security("admin")) \
+            if port_open(broker.port) \
             else (False, "port closed")
         print(f"pid={pid or '-'} bootstrap={broker.bootstrap} "
               f"{'ready' if ok else 'not ready: ' + why}")
@@ -629,6 +745,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Kafka {KAFKA_VERSION} ready on {broker.bootstrap} (pid {broker.pid}, "
           f"{time.monotonic() - t0:.1f}s); data in {broker.data_dir}; Ctrl-C to stop",
           flush=True)
+    if broker.secure:
+        print(f"SASL_SSL/SCRAM-SHA-512; CA {broker.pki().ca_pem}; passwords in {broker.secrets_dir}/<user> "
+              f"(users: {', '.join(broker.users())})", flush=True)
     rc = 0
     while not stop_evt.wait(1.0):
         if not broker.is_running():

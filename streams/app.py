@@ -14,9 +14,13 @@ log = logging.getLogger("accidentlink.streams")
 
 
 def make_app(group: str, bootstrap: str, datadir: str) -> faust.App:
+    from connectors.kafka import faust_credentials
+
     return faust.App(
         group,  # faust uses the app id as the Kafka consumer group id
         broker=f"kafka://{bootstrap}",
+        # TLS and SASL from the same settings as every kafka-python client (None: PLAINTEXT)
+        broker_credentials=faust_credentials(),
         key_serializer="raw", value_serializer="raw",
         web_enabled=False,  # the built-in aiohttp server would bind every interface (kafka-notes)
         consumer_auto_offset_reset="earliest",

@@ -44,12 +44,13 @@ class IncidentFeed:
                 self.unsubscribe(q)
 
     def _run(self) -> None:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
+
+        from connectors.kafka import make_reader
 
         while not self._stop.is_set():
             try:
-                consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                         group_id=None, consumer_timeout_ms=500)
+                consumer = make_reader(self.bootstrap, consumer_timeout_ms=500)
                 parts = consumer.partitions_for_topic(self.topic) or set()
                 tps = [TopicPartition(self.topic, p) for p in parts]
                 consumer.assign(tps)

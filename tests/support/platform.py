@@ -49,6 +49,9 @@ class Platform:
     var_dir: Path
     http_port: int
     env_extra: dict[str, str] = field(default_factory=dict)
+    # a child's own environment on top (its Kafka principal on a secure broker): by process name (``intake``,
+    # ``rescue-fund``, ``web``, ...; ``cli`` for ``cli()``)
+    child_env: dict[str, dict[str, str]] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
 
@@ -66,8 +69,11 @@ class Platform:
         env.update(self.env_extra)
         return env
 
+    def env_of(self, name: str) -> dict[str, str]:
+        return {**self.env, **self.child_env.get(name.split("#")[0], {})}
+
     def cli(self, *args: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "accidentlink.cli", *args], env=self.env, cwd=REPO,
+        out = subprocess.run([sys.executable, "-m", "accidentlink.cli", *args], env=self.env_of("cli"), cwd=REPO,
                              capture_output=True, text=True, timeout=120)
         if out.returncode != 0:
             raise AssertionError(f"accidentlink {' '.join(args)} failed: {out.stderr[-2000:]}")
@@ -80,7 +86,7 @@ class Platform:
             self.logs[name] = log
             fh = open(log, "ab")
             self.procs[name] = subprocess.Popen([sys.executable, "-m", "accidentlink.cli", *CHILDREN[name.split("#")[0]]],
-                                                env=self.env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
+                                                env=self.env_of(name), cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
                                                 start_new_session=True)
 
     def revive(self) -> list[str]:

@@ -207,7 +207,7 @@ def build(settings: Settings | None = None, **overrides: Any) -> Container:
     sms = overrides.pop("sms", None)
     if sms is None:
         sms = (TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,
-                         settings.twilio_api_base) if settings.sms_live else HeldSms())
+                         settings.twilio_api_base) if settings.sms_live else HeldSms(settings.var_dir / "handsets"))
     return Container(settings=settings, stores=stores, sms=sms, **overrides)
 
 

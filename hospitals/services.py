@@ -157,16 +157,16 @@ def bill_command(hospital_id: str, admission_id: str, body: Mapping[str, Any], a
         amount = check_fen(body.get("amount_fen"))
         if amount == 0:
             raise ValueError("amount_fen must be above 0")
-        started = parse_aware(body.get("rescue_started_at"))
+        started = _sane_date(body.get("rescue_started_at"), at, "rescue_started_at")
         items = []
         for i, it in enumerate(body.get("items") or []):
             if not isinstance(it, Mapping):
                 raise ValueError(f"items[{i}] must be an object")
             inc = it.get("incurred_at")
             items.append(BillItem(amount_fen=check_fen(it.get("amount_fen"), f"items[{i}].amount_fen"),
-                                  incurred_at=parse_aware(inc) if inc else None,
+                                  incurred_at=_sane_date(inc, at, f"items[{i}].incurred_at") if inc else None,
                                   description=str(it.get("description", ""))[:200]))
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise BadBill(str(e)) from None
     invoice = body.get("invoice_number")
     if invoice is not None and (not isinstance(invoice, str) or not invoice.strip() or len(invoice) > 60):
@@ -174,6 +174,21 @@ def bill_command(hospital_id: str, admission_id: str, body: Mapping[str, Any], a
     return RecordBill(hospital_id, admission_id, amount, started, tuple(items), actor, at,
                       vehicle_plate=body.get("vehicle_plate"), window_extended=bool(body.get("window_extended")),
                       invoice_number=invoice.strip() if invoice else None)
+
+
+def _sane_date(value: Any, now: datetime, field: str) -> datetime:
+    """An aware ISO 8601 time within the window around now that ``accidentlink.input_bounds`` sets (a rescue start
+    in year 9999 is refused here, before any date arithmetic could overflow)."""
+    from accidentlink.input_bounds import date_problem
+
+    try:
+        at = parse_aware(value)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ValueError(f"{field}: {e}") from None
+    problem = date_problem(at, now, field)
+    if problem:
+        raise ValueError(problem)
+    return at
 
 
 def bill_content_hash(cmd: RecordBill) -> str:

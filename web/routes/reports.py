@@ -49,6 +49,12 @@ async def submit_report(request: Request, p: Principal = Depends(require("intake
         report = parse_report(body)
     except InvalidReport as e:
         raise Unprocessable(str(e)) from None
+    check = getattr(request.app.state, "report_check", None)
+    if check is None:
+        check = request.app.state.report_check = c.report_check()
+    problem = check(report)  # the intake's own rule: a report it would dead-letter is refused here first
+    if problem:
+        raise Unprocessable(problem)
     conflict = await loop.run_in_executor(None, _conflict, c, report)
     if conflict:  # another report under a recorded id would be dead-lettered by the intake: say so now
         raise Conflict(conflict)

@@ -190,7 +190,14 @@ class Container:
             producer.send(topic, key=key, value=value, headers=headers or None)
 
         return Rekeyer(dead_letters, send, lambda: producer.flush(timeout=30), self.topics.name(BY_AREA_TOPIC),
-                       geocoder.geocode)
+                       geocoder.geocode, check=self.report_check())
+
+    def report_check(self) -> "Any":
+        """What a valid report must still satisfy to go on (its time around now, its place in the served area)."""
+        from accidentlink.input_bounds import report_problem, served_area
+
+        area = served_area(self.settings.resources)
+        return lambda report: report_problem(report, self.clock.now(), area)
 
     def close(self) -> None:
         if self._producer is not None:
@@ -207,7 +214,7 @@ def build(settings: Settings | None = None, **overrides: Any) -> Container:
     sms = overrides.pop("sms", None)
     if sms is None:
         sms = (TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from,
-                         settings.twilio_api_base) if settings.sms_live else HeldSms())
+                         settings.twilio_api_base) if settings.sms_live else HeldSms(settings.var_dir / "handsets"))
     return Container(settings=settings, stores=stores, sms=sms, **overrides)
 
 

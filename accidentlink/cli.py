@@ -124,13 +124,14 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 def cmd_sms(a: argparse.Namespace) -> int:
     from accidentlink.clock import iso
-    from accidentlink.masking import mask_phone
+    from accidentlink.masking import mask_link_secrets, mask_phone
     from connectors.sql.outbox import sms_outbox
 
     c = _container()
     for _store, m in sms_outbox(c.store, a.limit):
         to = m.to if a.unmasked else mask_phone(m.to)
-        print(f"{iso(m.created_at)}  {m.status:8} {to:16} [{m.purpose}] {m.body}")
+        # a party's link secret is for that party's phone alone (README, "SMS"): never printed, even --unmasked
+        print(f"{iso(m.created_at)}  {m.status:8} {to:16} [{m.purpose}] {mask_link_secrets(m.body)}")
     c.close()
     return 0
 
@@ -172,6 +173,9 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from accidentlink.private_files import owner_only_process
+
+    owner_only_process()  # .var, the stores, the handsets, tokens: created owner-only (README, "Secrets")
     setup_logging()
     p = argparse.ArgumentParser(prog="accidentlink", description="AccidentLink: 警保医联动 event backbone")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -214,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--reports", action="store_true")
     d.set_defaults(fn=cmd_demo)
 
-    s = sub.add_parser("sms", help="read the SMS outbox (masked unless --unmasked)")
+    s = sub.add_parser("sms", help="read the SMS outbox (phones masked unless --unmasked; link secrets always)")
     s.add_argument("--limit", type=int, default=50)
     s.add_argument("--unmasked", action="store_true")
     s.set_defaults(fn=cmd_sms)

@@ -147,13 +147,20 @@ DEMO_TOKENS = [
 ]
 
 
-def print_demo_tokens(settings: Any) -> None:
-    """Create (once) and print demo tokens, kept in .var/demo-tokens.json for the person trying it out."""
+def demo_tokens_path(settings: Any) -> Path:
+    return Path(settings.var_dir) / "demo-tokens.json"
+
+
+def print_demo_tokens(settings: Any) -> Path:
+    """Create (once) the demo tokens and keep them in ``.var/demo-tokens.json``, readable by its owner alone
+    (0600). Only the file's path is printed: a token never goes to stdout or a log, where whoever reads the
+    log could act as both fund administrators (maker-checker) or any desk."""
     from accidentlink.bootstrap import build
+    from accidentlink.private_files import owner_only_file, write_private
     from connectors.sql.models import HospitalRow
     from web.auth import authenticate, create_token
 
-    path = Path(settings.var_dir) / "demo-tokens.json"
+    path = demo_tokens_path(settings)
     c = build(settings)
     try:
         tokens = json.loads(path.read_text()) if path.exists() else []
@@ -168,12 +175,11 @@ def print_demo_tokens(settings: Any) -> None:
                     kw["hospital_id"] = h
                 tok, _ = create_token(c.store("web"), spec["role"], spec["name"], c.clock.now(), **kw)
                 tokens.append({**spec, **kw, "token": tok})
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(tokens, ensure_ascii=False, indent=1))
-            path.chmod(0o600)
-        print(f"demo tokens (also in {path}):")
-        for t in tokens:
-            print(f"  {t['role']:11} {t['name']:28} {t['token']}")
+            write_private(path, json.dumps(tokens, ensure_ascii=False, indent=1))
+        owner_only_file(path)  # a file from an older version may have been wider
+        print(f"demo tokens ({', '.join(t['role'] for t in tokens)}): in {path} (readable by its owner only)",
+              flush=True)
+        return path
     finally:
         c.close()
 

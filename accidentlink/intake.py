@@ -1,6 +1,6 @@
 """The intake stage (consumer group ``intake``): the only reader of ``accidents.reported``.
 
-1. ``Rekeyer``: validates each report, places an address-only report with the geocoder, dead-letters
+1. ``Rekeyer``: validates each report (``parse_report``, then its time and place: ``accidentlink.input_bounds``), places an address-only report with the geocoder, dead-letters
    what is not a report (once, by its position) and forwards the rest, bytes unchanged unless geocoded,
    to ``intake.reports-by-area`` keyed by the report's area (``accidentlink.areas``).
 2. The merge (``accidentlink.pipeline.Pipeline`` with a ``merge``, ``connectors.sql.intake.IntakeMerge``)
@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from accidentlink.areas import area_of, areas_to_lock
 from accidentlink.pipeline import Pipeline, RawMessage
-from accidentlink.reports import AccidentReport, InvalidReport, parse_report
+from accidentlink.reports import AccidentReport, InvalidReport, no_duplicate_keys, parse_report
 
 log = logging.getLogger("accidentlink.intake")
 
@@ -39,8 +39,8 @@ def place(value: bytes | None, geocode: Geocode) -> bytes | None:
     if not value:
         return value
     try:
-        doc = json.loads(value)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        doc = json.loads(value, object_pairs_hook=no_duplicate_keys)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # InvalidReport too: the parser gives the reason
         return value
     loc = doc.get("location") if isinstance(doc, dict) else None
     if not (isinstance(loc, dict) and isinstance(loc.get("address"), str) and loc.get("lat") is None
@@ -51,15 +51,21 @@ def place(value: bytes | None, geocode: Geocode) -> bytes | None:
         raise Unlocatable(f"location has no lat/lon and the address {loc['address'][:60]!r} is not in the gazetteer")
     loc["lat"], loc["lon"] = found
     loc["geocoded"] = True
-    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    try:
+        return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: left as it came, for the parser to refuse
+        return value
 
 
 class Rekeyer:
     """Validate, geocode, dead-letter or forward by area. Forwarding is at least once (the merge's inbox
     makes a repeat a no-op); the batch's offsets are committed after ``flush``."""
 
-    def __init__(self, dead_letters: Pipeline, send: Send, flush: Callable[[], None], topic: str, geocode: Geocode):
+    def __init__(self, dead_letters: Pipeline, send: Send, flush: Callable[[], None], topic: str, geocode: Geocode,
+                 check: "Callable[[AccidentReport], str | None] | None" = None):
         self.dead_letters, self.send, self.flush, self.topic, self.geocode = dead_letters, send, flush, topic, geocode
+        # a valid report that still must not go on: its time or its place (``accidentlink.input_bounds``)
+        self.check = check
 
     def process(self, messages: list[RawMessage]) -> None:
         bad: list[tuple[RawMessage, str]] = []
@@ -67,6 +73,9 @@ class Rekeyer:
             try:
                 value = place(m.value, self.geocode)
                 report = parse_report(value)  # type: ignore[arg-type]
+                problem = self.check(report) if self.check is not None else None
+                if problem:
+                    raise InvalidReport(problem)
             except InvalidReport as e:
                 bad.append((m, str(e)))
                 continue

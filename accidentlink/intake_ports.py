@@ -60,6 +60,9 @@ class ReportRepository(Protocol):
     def known(self, report_ids: Collection[str]) -> dict[str, str]:
         """Of these reports, those recorded: report id -> incident id."""
 
+    def payload(self, report_id: str) -> Mapping[str, Any] | None:
+        """The payload the report was recorded with, or None for a report not seen before."""
+
 
 @runtime_checkable
 class OutgoingEvents(Protocol):

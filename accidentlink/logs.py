@@ -29,7 +29,8 @@ def setup_logging(level: str | None = None) -> None:
     handler.setFormatter(MaskingJsonFormatter())
     root.handlers[:] = [handler]
     root.setLevel((level or os.environ.get("LOG_LEVEL", "INFO")).upper())
-    for noisy in ("kafka", "aiokafka", "faust", "mode", "uvicorn.access", "alembic"):
+    # twilio's client logs each request's form (a party's link) at INFO
+    for noisy in ("kafka", "aiokafka", "faust", "mode", "uvicorn.access", "alembic", "twilio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("kafka.admin").setLevel(logging.ERROR)  # it cannot decode faust's group metadata; harmless
     root._accidentlink = True  # type: ignore[attr-defined]

@@ -7,6 +7,9 @@ from typing import Any
 _PHONE = re.compile(r"(?<!\d)(\+?86)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 _ID18 = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])")
 _ANY_LONG_DIGITS = re.compile(r"\+?\d{7,}")
+# a party's link secret (``/quick/QK-…?t=…`` now, ``#t=…`` once the token leaves the query): only its SMS carries it
+_LINK_SECRET = re.compile(r"([?#&]t=)[^\s&#\"'<>]+")
+SECRET_MASK = "••••"
 
 PERSONAL_KEYS = {"phone", "id_number", "callback", "to", "from_"}
 # a dict with any of these keys describes a person (a reporter or a party): its "name" is masked too
@@ -42,8 +45,14 @@ def mask_name(name: str | None) -> str | None:
     return name[0] + "*" * max(1, len(name) - 1)
 
 
+def mask_link_secrets(text: str) -> str:
+    """``…/quick/QK-1?t=9f…`` -> ``…/quick/QK-1?t=••••``: staff see that a link was sent, never the link."""
+    return _LINK_SECRET.sub(lambda m: m.group(1) + SECRET_MASK, text)
+
+
 def mask_text(text: str) -> str:
-    """Masks phone and ID numbers found anywhere in free text (descriptions, log lines)."""
+    """Masks phone and ID numbers and link secrets found anywhere in free text (descriptions, log lines)."""
+    text = mask_link_secrets(text)
     text = _ID18.sub(lambda m: m.group(1)[:3] + "*" * 14 + m.group(3)[-1], text)
     text = _PHONE.sub(lambda m: (m.group(1) or "") + m.group(2) + "****" + m.group(4), text)
     return _ANY_LONG_DIGITS.sub(lambda m: m.group(0)[:3] + "****" + m.group(0)[-4:] if len(m.group(0)) >= 11 else m.group(0), text)

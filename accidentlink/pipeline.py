@@ -140,6 +140,9 @@ class Merge(Protocol):
 
     def __call__(self, ctx: Context, report: AccidentReport) -> IncidentFacts: ...
 
+    def conflict(self, ctx: Context, report: AccidentReport) -> str | None:
+        """For a report whose id was handled: why it is not that report (dead-lettered), or None (a redelivery)."""
+
 
 @dataclass
 class BatchResult:
@@ -367,7 +370,12 @@ class Pipeline:
             return
         event_id = "report:" + self._report(item).report_id
         if ctx.was_seen(event_id):
-            result.duplicates += 1
+            conflict = getattr(self.merge, "conflict", None) if isinstance(item, AccidentReport) else None
+            reason = conflict(ctx, item) if conflict is not None else None
+            if reason is None:  # a redelivery: a no-op
+                result.duplicates += 1
+            elif dead_letter(ctx, msg, reason):  # another report under a known id: dead-lettered, once (by position)
+                result.rejected += 1
             return
         if careful is None:  # the fast pass: no savepoint; any failure redoes the batch carefully
             facts = self._handle(ctx, item)

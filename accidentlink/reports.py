@@ -136,12 +136,42 @@ def parse_report(raw: bytes | str) -> AccidentReport:
     else:
         text = raw
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=no_duplicate_keys)
+    except InvalidReport:
+        raise
     except (json.JSONDecodeError, RecursionError) as e:
         raise InvalidReport(f"value is not JSON: {getattr(e, 'msg', 'too deeply nested')}") from None
     except ValueError as e:  # e.g. an integer literal longer than Python will convert
         raise InvalidReport(f"value is not acceptable JSON: {str(e)[:80]}") from None
+    if "\\u" in text:  # only an escape can make a lone surrogate (the UTF-8 decoder refuses one as bytes)
+        _no_lone_surrogates(doc)
     return report_from_dict(doc)
+
+
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A key twice in one object is ambiguous (readers disagree which one counts): refused, never guessed."""
+    doc: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in doc:
+            raise InvalidReport(f"duplicate key {k[:40]!r} in a JSON object")
+        doc[k] = v
+    return doc
+
+
+def _no_lone_surrogates(value: Any, where: str = "") -> None:
+    """A ``\\ud800``-style escape without its pair is no character: it cannot be stored or shown."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidReport(f"field '{where or 'value'}' contains a lone surrogate (\\ud800-\\udfff escape)") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _no_lone_surrogates(k, where)
+            _no_lone_surrogates(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _no_lone_surrogates(v, f"{where}[{i}]")
 
 
 def report_from_dict(doc: Any) -> AccidentReport:

@@ -38,6 +38,9 @@ def prepare(settings: Any, *, with_demo: bool) -> Any:
     from claims.services import known_insurers
     from streams.topics import declared
 
+    from accidentlink.private_files import owner_only_dir
+
+    owner_only_dir(settings.var_dir)  # the stores, handsets and demo tokens live there
     broker = None
     if settings.kafka_bootstrap is None:
         from connectors.kafka_broker import LocalKafka, ensure_libs

@@ -76,6 +76,7 @@ class OutboxRelay:
         self._high = 0  # the highest id published: later reads start above it ...
         self._scanned_at = 0.0  # ... and now and then from the start (a row committed out of id order)
         self._oldest_mark = 0.0
+        self._handed: set[int] = set()  # held texts already given to their handsets, not yet marked held
 
     # ---------------------------------------------------------------- kafka
     def publish_pending(self) -> int:
@@ -168,6 +169,14 @@ class OutboxRelay:
         if not ids:
             return 0
         if not self.sms.live:  # no credentials: the outbox is the record a person reads ("held")
+            hold = getattr(self.sms, "hold", None)
+            new = [i for i in ids if i not in self._handed]
+            self._handed.intersection_update(ids)  # the rest are marked held by now
+            if hold is not None and new:  # the text as sent reaches only the party's handset (connectors.sms.HeldSms)
+                with self.db.read() as s:
+                    hold([(r.to, r.body) for r in s.execute(select(SmsMessage.to, SmsMessage.body)
+                                                            .where(SmsMessage.id.in_(new)).order_by(SmsMessage.id))])
+                self._handed.update(new)  # once per row, though its "held" mark may come a little later
             self._queue_marks([], ids)
             self._settle_marks()
             return 0

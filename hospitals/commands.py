@@ -44,6 +44,7 @@ class RecordBill:
     at: datetime
     vehicle_plate: str | None = None  # the vehicle whose 交强险 answers (default: the first the reports list)
     window_extended: bool = False     # the hospital gave written reasons for costs beyond the rescue window
+    invoice_number: str | None = None  # the hospital's invoice number: the bill's natural key, unique per hospital
 
 
 # ---------------------------------------------------------------- the desk's queries

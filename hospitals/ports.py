@@ -63,6 +63,11 @@ class HospitalBill:
     routing: Mapping[str, Any]             # reasons, limit, vehicle plate, recoveries, province
     created_at: datetime
     created_by: str
+    # the natural key (``hospitals.services.bill_natural_key``): ``invoice:<number>``, or without an invoice number
+    # the admission and the bill's content; unique per hospital. ``content_hash``: what a repeat is compared by
+    invoice_number: str | None = None
+    natural_key: str | None = None
+    content_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,9 @@ class BillRepository(Protocol):
 
     def of_incident(self, incident_id: str) -> list[HospitalBill]:
         """Every bill of the incident (by any hospital), oldest first."""
+
+    def by_natural_key(self, hospital_id: str, natural_key: str) -> HospitalBill | None:
+        """The hospital's bill with this natural key (its invoice number, or its content), if recorded."""
 
 
 @runtime_checkable

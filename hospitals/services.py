@@ -11,6 +11,7 @@ told, commits, and returns what the desk sees. The desk's read models are functi
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Mapping
@@ -39,6 +40,12 @@ class BadBill(AdmissionError):
     status = 422
 
 
+class BillConflict(AdmissionError):
+    """The hospital's invoice number was billed with other content: not a retry, and not recorded twice."""
+
+    status = 409
+
+
 def admission_id_for(incident_id: str, hospital_id: str) -> str:
     return "ADM-" + hashlib.sha1(f"{incident_id}|{hospital_id}".encode()).hexdigest()[:12].upper()
 
@@ -62,6 +69,7 @@ def bill_json(b: HospitalBill) -> dict[str, Any]:
     """A bill and who pays what. It reads only the fields the fund's copy of a bill (``BillCopy``) has too, so
     the fund's desk shows its copies this way."""
     return {"bill_id": b.bill_id, "admission_id": b.admission_id, "incident_id": b.incident_id,
+            **({"invoice_number": b.invoice_number} if getattr(b, "invoice_number", None) else {}),
             "hospital_id": b.hospital_id, "amount_fen": b.amount_fen, "rescue_started_at": iso(b.rescue_started_at),
             "items": [dict(i) for i in b.items], "created_at": iso(b.created_at),
             "payers": {"insurer_fen": b.insurer_fen, "insurer": b.insurer_code, "fund_fen": b.fund_fen,
@@ -149,19 +157,56 @@ def bill_command(hospital_id: str, admission_id: str, body: Mapping[str, Any], a
         amount = check_fen(body.get("amount_fen"))
         if amount == 0:
             raise ValueError("amount_fen must be above 0")
-        started = parse_aware(body.get("rescue_started_at"))
+        started = _sane_date(body.get("rescue_started_at"), at, "rescue_started_at")
         items = []
         for i, it in enumerate(body.get("items") or []):
             if not isinstance(it, Mapping):
                 raise ValueError(f"items[{i}] must be an object")
             inc = it.get("incurred_at")
             items.append(BillItem(amount_fen=check_fen(it.get("amount_fen"), f"items[{i}].amount_fen"),
-                                  incurred_at=parse_aware(inc) if inc else None,
+                                  incurred_at=_sane_date(inc, at, f"items[{i}].incurred_at") if inc else None,
                                   description=str(it.get("description", ""))[:200]))
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise BadBill(str(e)) from None
+    invoice = body.get("invoice_number")
+    if invoice is not None and (not isinstance(invoice, str) or not invoice.strip() or len(invoice) > 60):
+        raise BadBill("invoice_number must be 1..60 characters")
     return RecordBill(hospital_id, admission_id, amount, started, tuple(items), actor, at,
-                      vehicle_plate=body.get("vehicle_plate"), window_extended=bool(body.get("window_extended")))
+                      vehicle_plate=body.get("vehicle_plate"), window_extended=bool(body.get("window_extended")),
+                      invoice_number=invoice.strip() if invoice else None)
+
+
+def _sane_date(value: Any, now: datetime, field: str) -> datetime:
+    """An aware ISO 8601 time within the window around now that ``accidentlink.input_bounds`` sets (a rescue start
+    in year 9999 is refused here, before any date arithmetic could overflow)."""
+    from accidentlink.input_bounds import date_problem
+
+    try:
+        at = parse_aware(value)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ValueError(f"{field}: {e}") from None
+    problem = date_problem(at, now, field)
+    if problem:
+        raise ValueError(problem)
+    return at
+
+
+def bill_content_hash(cmd: RecordBill) -> str:
+    """What makes two bills the same bill: the admission, the amount, the rescue start, the items, the vehicle
+    and the extension (not the invoice number: that is the key the content is compared under)."""
+    doc = {"admission_id": cmd.admission_id, "amount_fen": cmd.amount_fen, "rescue_started_at": iso(cmd.rescue_started_at),
+           "items": [[i.amount_fen, iso(i.incurred_at) if i.incurred_at else None, i.description] for i in cmd.items],
+           "vehicle_plate": (cmd.vehicle_plate or "").strip().upper() or None, "window_extended": cmd.window_extended}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def bill_natural_key(cmd: RecordBill, content_hash: str) -> str:
+    """A bill's natural key, unique per hospital: its invoice number; without one, the admission and its content,
+    so the same bill sent twice (a retry without an ``Idempotency-Key``) is recorded, routed and paid once. A
+    second bill of the same amount on the same admission needs an invoice number to tell it apart."""
+    if cmd.invoice_number:
+        return f"invoice:{cmd.invoice_number}"
+    return f"content:{cmd.admission_id}:{content_hash[:40]}"
 
 
 def _bill_message(b: HospitalBill) -> dict[str, Any]:
@@ -179,6 +224,14 @@ def record_bill(cmd: RecordBill, uow: HospitalsUnitOfWork, *, province: str) -> 
     accident's day; the split goes onto ``hospitals.bills``."""
     with uow:
         a = _own(uow, cmd.hospital_id, cmd.admission_id)
+        content = bill_content_hash(cmd)
+        natural = bill_natural_key(cmd, content)
+        existing = uow.bills.by_natural_key(cmd.hospital_id, natural)
+        if existing is not None:  # the same bill again: its answer, nothing recorded or routed twice
+            if existing.content_hash != content:
+                raise BillConflict(f"invoice {cmd.invoice_number!r} was billed already with other content "
+                                   f"(bill {existing.bill_id}); a new bill needs its own invoice number")
+            return {**bill_json(existing), "existing": True}
         if a.status != "confirmed":
             raise AdmissionNotConfirmed("confirm the admission before billing it")
         amount, items = cmd.amount_fen, cmd.items
@@ -208,7 +261,8 @@ def record_bill(cmd: RecordBill, uow: HospitalsUnitOfWork, *, province: str) -> 
             routing={"reasons": list(split.reasons), "limit_fen": split.limit_fen, "vehicle_plate": plate,
                      "fund_recovers_fen": split.fund_recovers_fen, "insurer_recovers_fen": split.insurer_recovers_fen,
                      "province": rules.province},
-            created_at=cmd.at, created_by=cmd.actor)
+            created_at=cmd.at, created_by=cmd.actor, invoice_number=cmd.invoice_number, natural_key=natural,
+            content_hash=content)
         uow.bills.add(b)
         uow.timeline.add(a.incident_id, "bill_recorded", cmd.at, bill_id=b.bill_id, amount_fen=amount,
                          insurer_fen=b.insurer_fen, fund_fen=b.fund_fen)

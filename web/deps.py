@@ -1,6 +1,7 @@
 """Request-scoped helpers: the container, the caller, idempotency keys and the audit trail."""
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, Callable
 
@@ -54,19 +55,60 @@ def audit(c: Container, session: Any, p: Principal, action: str, target: str, **
                          target=target, detail=detail))
 
 
-def idempotent(request: Request, p: Principal, run: Callable[[], tuple[int, Any]]) -> JSONResponse:
-    """A repeated ``Idempotency-Key`` (per token) returns the first answer without acting again."""
-    c: Container = request.app.state.container
+def request_hash(raw: bytes | None) -> str:
+    """What an ``Idempotency-Key`` is bound to besides its caller and route: the body, as JSON (key order and
+    spacing aside) or as bytes."""
+    raw = raw or b""
+    try:
+        canon = json.dumps(json.loads(raw), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        canon = raw
+    return hashlib.sha256(canon).hexdigest()
+
+
+def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is not None and (len(key) > 200 or not key.strip()):
         raise Unprocessable("Idempotency-Key must be 1..200 characters")
+    return key or None
+
+
+def stored_answer(c: Container, p: Principal, key: str, method: str, path: str, body_hash: str) -> tuple[int, Any] | None:
+    """The first answer to this caller's key, if it was for this route and this body; a key already used for
+    another route or another body is refused (422), never replayed for it."""
+    with c.store("web").read() as s:
+        prev = s.get(IdempotencyRow, (p.token_id, key))
+        if prev is None:
+            return None
+        if prev.method != method or prev.path != path:
+            raise Unprocessable("this Idempotency-Key was used for another request (another route); use a new key")
+        if prev.request_hash is not None and prev.request_hash != body_hash:
+            raise Unprocessable("this Idempotency-Key was used with a different body; a new request needs a new key")
+        return prev.status_code, prev.body
+
+
+def store_answer(c: Container, p: Principal, key: str, method: str, path: str, body_hash: str, status: int,
+                 body: Any) -> None:
+    try:
+        with c.store("web").uow() as uow:
+            uow.session.add(IdempotencyRow(token_id=p.token_id, key=key, method=method, path=path,
+                                           request_hash=body_hash, status_code=status,
+                                           body=json.loads(json.dumps(body, default=str)), created_at=c.clock.now()))
+            uow.commit()
+    except IntegrityError:
+        pass  # a concurrent retry stored it first; its effect was guarded by the domain
+
+
+def idempotent(request: Request, p: Principal, run: Callable[[], tuple[int, Any]]) -> JSONResponse:
+    """A repeated ``Idempotency-Key`` returns the first answer without acting again, for the same caller (token),
+    route and body only: the same key with another body or route is 422; another caller's key is its own."""
+    c: Container = request.app.state.container
+    key = idempotency_key(request)
+    body_hash = request_hash(getattr(request, "_body", b""))  # the body the route read (FastAPI keeps it)
     if key:
-        with c.store("web").read() as s:
-            prev = s.get(IdempotencyRow, (p.token_id, key))
-            if prev is not None:
-                if prev.method != request.method or prev.path != request.url.path:
-                    raise Unprocessable("this Idempotency-Key was used for another request")
-                return JSONResponse(prev.body, status_code=prev.status_code, headers={"Idempotent-Replay": "true"})
+        prev = stored_answer(c, p, key, request.method, request.url.path, body_hash)
+        if prev is not None:
+            return JSONResponse(prev[1], status_code=prev[0], headers={"Idempotent-Replay": "true"})
     try:
         status, body = run()
     except Exception as e:
@@ -75,14 +117,7 @@ def idempotent(request: Request, p: Principal, run: Callable[[], tuple[int, Any]
         err = from_domain(e)  # re-raises what is not a domain refusal (a bug: 500, never stored)
         status, body = err.status, {"error": err.message, **err.extra}
     if key and status < 500:
-        try:
-            with c.store("web").uow() as uow:
-                uow.session.add(IdempotencyRow(token_id=p.token_id, key=key, method=request.method,
-                                               path=request.url.path, status_code=status,
-                                               body=json.loads(json.dumps(body, default=str)), created_at=c.clock.now()))
-                uow.commit()
-        except IntegrityError:
-            pass  # a concurrent retry stored it first; its effect was guarded by the domain
+        store_answer(c, p, key, request.method, request.url.path, body_hash, status, body)
     return JSONResponse(body, status_code=status)
 
 

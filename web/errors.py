@@ -103,6 +103,7 @@ def from_domain(exc: Exception) -> ApiError:
         AlreadyPaid, AmountAboveEntitlement, ApplicantNotAllowed, InvalidState, NoFundCondition,
         SamePersonApprovedAndPays, SecondApprovalRequired,
     )
+    from claims.lifecycle_rules import PaymentAboveBound
     from fund.services import CaseNotFound
     from hospitals.services import AdmissionError
 
@@ -113,6 +114,8 @@ def from_domain(exc: Exception) -> ApiError:
     if isinstance(exc, DataError):  # e.g. a NUL character PostgreSQL will not store: bad input, not a bug
         return Unprocessable("a value in the request cannot be stored (NUL character or out of range)")
     if isinstance(exc, AmountAboveEntitlement):
+        return Unprocessable(str(exc), allowed_fen=exc.allowed_fen)
+    if isinstance(exc, PaymentAboveBound):  # an insurer's payment above the assessed amount or the 交强险 limit
         return Unprocessable(str(exc), allowed_fen=exc.allowed_fen)
     if isinstance(exc, SamePersonApprovedAndPays):
         return Forbidden(f"maker-checker: {exc}")

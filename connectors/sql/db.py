@@ -200,7 +200,13 @@ def _ensure_place(url: str) -> None:
     from connectors.sql.stores import schema_of
 
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):].split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
+        from accidentlink.private_files import owner_only_dir, owner_only_file
+
+        path = Path(url[len("sqlite:///"):].split("?", 1)[0])
+        if not path.parent.exists():
+            owner_only_dir(path.parent)
+        if str(path) != ":memory:":
+            owner_only_file(path)  # personal data and token hashes: the owner's alone (an empty file is a database)
         return
     schema = schema_of(url)
     if schema:

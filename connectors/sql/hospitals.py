@@ -119,6 +119,10 @@ class SqlBills:
     def of_incident(self, incident_id: str) -> list[HospitalBill]:
         return self._where(BillRow.incident_id == incident_id)
 
+    def by_natural_key(self, hospital_id: str, natural_key: str) -> HospitalBill | None:
+        found = self._where(BillRow.hospital_id == hospital_id, BillRow.natural_key == natural_key)
+        return found[0] if found else None
+
 
 class SqlIncidentCopy:
     def __init__(self, session: Session):

@@ -93,6 +93,20 @@ class SqlReports:
         return found
 
 
+    def payload(self, report_id: str) -> Mapping[str, Any] | None:
+        """Inside a batch from its cache of the incident's reports (a report the batch recorded is not flushed)."""
+        with self._s.no_autoflush:  # the batch writes in bulk at its end
+            known = batch.cache(self._s, KNOWN)
+            if known is not None and report_id in known:
+                incident_id = known[report_id]
+            else:
+                row = self._s.get(ReportRow, report_id)
+                incident_id = row.incident_id if row is not None else None
+            if incident_id is None:
+                return None
+            return next((p for _, rid, p in repo.reports_of(self._s, incident_id) if rid == report_id), None)
+
+
 class SqlIntakeEvents:
     def __init__(self, session: Session, owner: str, topics: TopicNames):
         self._s, self._owner, self._topics = session, owner, topics
@@ -155,6 +169,11 @@ class IntakeMerge:
     def __call__(self, ctx: Context, report: AccidentReport) -> IncidentFacts:
         return services.merge_report(report, self.uows(ctx.consumer, joining=ctx.session), self.geodesic_m,
                                      at=ctx.now)
+
+    def conflict(self, ctx: Context, report: AccidentReport) -> str | None:
+        """For a report id the intake has recorded: the reason this message is not that report, or None for a
+        redelivery of it (``accidentlink.intake_services.report_conflict``)."""
+        return services.report_conflict(report, self.uows(ctx.consumer, joining=ctx.session))
 
 
 class IntakeHandler:

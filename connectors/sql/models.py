@@ -274,9 +274,15 @@ class BillRow(Base):
     routing: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
+    # the hospital's invoice number; the natural key (``invoice:<n>``, else the admission and a content hash) is
+    # unique per hospital, so a bill sent twice is recorded, routed and paid once (hospitals_0002, fund_0002)
+    invoice_number: Mapped[str | None] = mapped_column(String(60))
+    natural_key: Mapped[str | None] = mapped_column(String(140))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
     __table_args__ = (CheckConstraint("amount_fen >= 0", name="amount_nonneg"),
                       CheckConstraint("insurer_fen >= 0 AND fund_fen >= 0 AND insurer_fen + fund_fen <= amount_fen",
-                                      name="split_adds_up"))
+                                      name="split_adds_up"),
+                      UniqueConstraint("hospital_id", "natural_key", name="uq_bills_hospital_natural_key"))
 
 
 # ---------------------------------------------------------------- rescue fund
@@ -442,6 +448,8 @@ class IdempotencyRow(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     method: Mapped[str] = mapped_column(String(10))
     path: Mapped[str] = mapped_column(String(300))
+    # sha256 of the request's body: a key replays only for the same body (web_0002; None before it)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     status_code: Mapped[int]
     body: Mapped[dict[str, Any] | list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.e2e
 LIMIT = 256 * 1024
 HOSPITAL = "LC-H-LC3"
 INSURER = "PICC"
+CST = timezone(timedelta(hours=8))
 
 
 def assert_error(res: Any, ctx: Any = "") -> None:
@@ -419,3 +421,56 @@ def test_schemathesis_finds_no_server_error(shared_platform, api_schema, tokens,
         case.call_and_validate(base_url=p.base_url, headers=headers, checks=[not_a_server_error], timeout=30)
 
     run()
+
+
+# ---------------------------------------------------------------- issue 14 item 5: input that cannot do harm
+def test_a_report_dated_2199_or_placed_far_outside_every_served_area_is_never_dispatched_to(shared_platform, tokens):  # type: ignore[no-untyped-def]
+    """The attack: a report dated 2199, and one 1,600 km from every served area, were dispatched to."""
+    from connectors.kafka import read_all
+    from tests.support.reports import produce
+
+    p = shared_platform
+    future = report(injured=2, lat=36.4000, lon=115.9000, at=datetime(2199, 1, 1, 8, 0, tzinfo=CST))
+    far = report(injured=2, lat=22.5400, lon=114.0600)  # 深圳
+    old = report(injured=2, lat=36.4000, lon=115.9100, at=datetime(2019, 5, 1, 8, 0, tzinfo=CST))
+    for r, why in ((future, "future"), (far, "outside every served area"), (old, "days ago")):
+        res = p.post("/api/reports", tokens["intake"], r)
+        assert res.status == 422 and why in res.body["error"], res.body
+    produce(p.bootstrap, p.prefix + "accidents.reported", [future, far, old])
+    ids = {r["report_id"].encode(): why for r, why in ((future, "future"), (far, "outside"), (old, "days ago"))}
+
+    def dead():  # type: ignore[no-untyped-def]
+        got = {m.key: dict(m.headers)["error"].decode() for m in read_all(p.bootstrap, p.prefix + "accidents.rejected")
+               if m.key in ids}
+        return got if len(got) == 3 else None
+    for key, error in wait_for(dead, 30, what="all three dead-lettered").items():
+        assert ids[key] in error, error
+    follow = report(lat=36.4100, lon=115.9200)
+    produce(p.bootstrap, p.prefix + "accidents.reported", [follow])
+    wait_for(lambda: any(follow["report_id"] in i["report_ids"]
+                         for i in p.get("/api/incidents?limit=5000", tokens["dispatcher"]).body), 30, what="a sane report after them")
+    incidents = p.get("/api/incidents?limit=5000", tokens["dispatcher"]).body
+    assert not [i for i in incidents if {future["report_id"], far["report_id"], old["report_id"]} & set(i["report_ids"])]
+
+
+@pytest.mark.parametrize("raw_edit,why", [
+    (lambda raw: raw.replace('"injured": 0', '"injured": 0, "injured": 3'), "duplicate key"),
+    (lambda raw: raw.replace('"description": "测试"', '"description": "\\ud800"'), "lone surrogate"),
+])
+def test_duplicate_keys_and_lone_surrogates_are_422_before_202(shared_platform, tokens, raw_edit, why):  # type: ignore[no-untyped-def]
+    p = shared_platform
+    raw = raw_edit(json.dumps(report(lat=36.6100, lon=116.2100), ensure_ascii=False))
+    res = _raw(p, "POST", "/api/reports", tokens["intake"], raw.encode())
+    assert res.status == 422 and why in res.body["error"], res.body
+
+
+def test_a_rescue_start_in_year_9999_and_coerced_decisions_are_422_not_500(shared_platform, tokens):  # type: ignore[no-untyped-def]
+    p = shared_platform
+    bill = p.post(f"/api/hospitals/{HOSPITAL}/admissions/ADM-NOPE/bills", tokens["hospital"],
+                  {"amount_fen": 100, "rescue_started_at": "9999-12-31T23:59:59+08:00"})
+    assert bill.status == 422 and "rescue_started_at" in bill.body["error"], bill.body
+    for body in ({"accepted": "yes"}, {"accepted": 1}):
+        res = p.post("/api/claims/CLM-NOPE/decide", tokens["insurer"], body)
+        assert res.status == 422 and "accepted" in res.body["error"], res.body
+    res = p.post("/api/claims/CLM-NOPE/pay", tokens["insurer"], {"amount_fen": "1000000000000"})
+    assert res.status == 422, res.body

@@ -61,6 +61,8 @@ class FakeBills(_ById[HospitalBill]):
     def add(self, bill: HospitalBill) -> None:
         if bill.bill_id in self._records:
             raise ValueError(f"bill {bill.bill_id} exists")
+        if bill.natural_key and self.by_natural_key(bill.hospital_id, bill.natural_key):
+            raise ValueError(f"bill {bill.natural_key} of {bill.hospital_id} exists")
         self._records[bill.bill_id] = bill
 
     def _where(self, keep: Any) -> list[HospitalBill]:
@@ -71,6 +73,9 @@ class FakeBills(_ById[HospitalBill]):
 
     def of_incident(self, incident_id: str) -> list[HospitalBill]:
         return self._where(lambda b: b.incident_id == incident_id)
+
+    def by_natural_key(self, hospital_id: str, natural_key: str) -> HospitalBill | None:
+        return next(iter(self._where(lambda b: b.hospital_id == hospital_id and b.natural_key == natural_key)), None)
 
 
 class FakeIncidentCopy(_ById[IncidentFacts]):

@@ -84,6 +84,10 @@ class FakeReports:
     def known(self, report_ids: Collection[str]) -> dict[str, str]:
         return {r: self._s.reports[r][0] for r in report_ids if r in self._s.reports}
 
+    def payload(self, report_id: str) -> Mapping[str, Any] | None:
+        found = self._s.reports.get(report_id)
+        return found[2] if found is not None else None
+
 
 class FakeEvents:
     def __init__(self, state: IntakeState):

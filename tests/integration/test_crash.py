@@ -40,7 +40,8 @@ def _load(p: Platform, n: int, rate: float, stop: threading.Event) -> list[dict]
             if stop.is_set():
                 break
             kind = rng.random()
-            r = report(lat=36.0 + rng.random() * 1.2, lon=115.4 + rng.random() * 3.0,
+            x = rng.random() * 2.2  # over 聊城 (115.4–116.5° E) and 淄博 (117.6–118.7° E): the served areas
+            r = report(lat=36.0 + rng.random() * 1.2, lon=115.4 + x if x < 1.1 else 116.5 + x,
                        injured=1 if kind < 0.3 or 0.5 <= kind < 0.6 else 0, hit_and_run=0.5 <= kind < 0.6,
                        parties=[] if 0.5 <= kind < 0.6 else [party(f"鲁P{i:05d}A", "PICC"), party(f"鲁P{i:05d}B", "CPIC")])
             for attempt in range(60):  # the broker may be down for a while: the producer retries

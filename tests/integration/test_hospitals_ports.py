@@ -212,6 +212,22 @@ def test_bills_of_an_admission_and_of_an_incident_come_oldest_first(kit: Kit) ->
         assert uow.bills.of_admission("ADM-9") == [] and uow.bills.of_incident("INC-9") == []
 
 
+def test_a_bill_is_found_by_its_natural_key_per_hospital_and_the_key_is_unique(kit: Kit) -> None:
+    from dataclasses import replace
+
+    add(kit, admission("ADM-1", "INC-1"))
+    keyed = replace(bill("B-1"), invoice_number="INV-7", natural_key="invoice:INV-7", content_hash="c" * 64)
+    add(kit, keyed)
+    with kit.uow() as uow:
+        assert uow.bills.by_natural_key(HOSPITAL.hospital_id, "invoice:INV-7") == keyed
+        assert uow.bills.by_natural_key(HOSPITAL.hospital_id, "invoice:INV-8") is None
+        assert uow.bills.by_natural_key("OTHER-H", "invoice:INV-7") is None
+    with pytest.raises(Exception):
+        add(kit, replace(bill("B-2"), natural_key="invoice:INV-7"))
+    with kit.uow() as uow:
+        assert [b.bill_id for b in uow.bills.of_admission("ADM-1")] == ["B-1"]
+
+
 def test_what_is_not_committed_is_not_kept(kit: Kit) -> None:
     with kit.uow() as uow:
         uow.admissions.add(admission())

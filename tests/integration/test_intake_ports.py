@@ -126,6 +126,14 @@ def test_a_known_report_maps_to_its_incident_and_a_new_one_to_none(kit: Kit) -> 
         assert uow.incidents.of_report("122-NEW") is None
 
 
+def test_a_recorded_report_reads_back_its_payload_to_tell_a_redelivery_from_a_conflict(kit: Kit) -> None:
+    first = a_report("122-P1", injured=1)
+    recorded(kit, first)
+    with kit.uow() as uow:
+        assert uow.reports.payload("122-P1") == json.loads(json.dumps(first.to_json()))
+        assert uow.reports.payload("122-NEW") is None
+
+
 def test_saved_facts_read_back_as_saved_and_each_change_numbers_a_version(kit: Kit) -> None:
     first, second = a_report("122-S1", injured=1), a_report("120-S1", minutes=4, source="120", injured=3,
                                                              hazards=["trapped"])

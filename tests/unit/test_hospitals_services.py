@@ -170,8 +170,8 @@ def test_a_bills_split_adds_up_and_goes_onto_hospitals_bills_once(desk: Desk) ->
 
 def test_a_second_bill_shares_the_medical_limit_of_the_accident(desk: Desk) -> None:
     desk.admitted(INSURED)
-    desk.bill(1_000_000)
-    second = desk.bill(1_000_000, minutes=90)
+    desk.bill(1_000_000, invoice_number="INV-1")
+    second = desk.bill(1_000_000, minutes=90, invoice_number="INV-2")  # the same amount: another invoice
     assert second["bill_id"] == f"BILL-{ADMISSION[4:]}-002"
     assert (second["payers"]["insurer_fen"], second["payers"]["fund_fen"]) == (800_000, 200_000)
     assert len(desk.state.messages) == 2
@@ -228,8 +228,30 @@ def test_every_bills_split_adds_up_and_the_insurer_never_pays_beyond_the_limit(
     desk = Desk()
     desk.admitted(*([INSURED] if insured else []), hit_and_run=hit_and_run)
     for n, amount in enumerate(amounts):
-        p = desk.bill(amount, minutes=60 + n)["payers"]
+        p = desk.bill(amount, minutes=60 + n, invoice_number=f"INV-{n}")["payers"]
         assert p["insurer_fen"] + p["fund_fen"] + p["uncovered_fen"] == amount
         assert min(p["insurer_fen"], p["fund_fen"], p["uncovered_fen"]) >= 0
     assert sum(b.insurer_fen for b in desk.state.bills.values()) <= 1_800_000
     assert len(desk.state.messages) == len(amounts)
+
+
+# ---------------------------------------------------------------- issue 14: a bill sent twice is one bill
+def test_a_bill_sent_twice_without_an_invoice_number_is_recorded_and_routed_once(desk: Desk) -> None:
+    desk.admitted(INSURED)
+    first = desk.bill(1_000_000)
+    again = desk.bill(1_000_000, minutes=61)  # a retry without an Idempotency-Key
+    assert again["bill_id"] == first["bill_id"] and again.get("existing") is True
+    assert len(desk.state.bills) == 1 and len(desk.state.messages) == 1, "routed (and so paid) once"
+
+
+def test_an_invoice_number_is_a_bills_natural_key_per_hospital(desk: Desk) -> None:
+    desk.admitted(INSURED)
+    first = desk.bill(1_000_000, invoice_number="LC3-2026-0001")
+    same = desk.bill(1_000_000, minutes=70, invoice_number="LC3-2026-0001")
+    assert same["bill_id"] == first["bill_id"] and same["invoice_number"] == "LC3-2026-0001"
+    with pytest.raises(H.BillConflict) as other:
+        desk.bill(2_000_000, minutes=80, invoice_number="LC3-2026-0001")
+    assert other.value.status == 409 and first["bill_id"] in str(other.value)
+    assert len(desk.state.messages) == 1
+    with pytest.raises(H.BadBill):
+        desk.bill(1_000_000, invoice_number="   ")

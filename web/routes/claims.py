@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from claims import commands as K
 from claims import services as C
@@ -53,8 +53,10 @@ def claim(claim_id: str, request: Request, p: Principal = Depends(insurer)) -> d
 
 class ActionBody(BaseModel):
     model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
-    amount_fen: StrictInt | None = Field(None, ge=0, le=10**12, description="assess / pay: integer fen")
-    accepted: bool | None = Field(None, description="decide: cover accepted or refused")
+    amount_fen: StrictInt | None = Field(None, ge=0, le=10**12, description=(
+        "assess / pay: integer fen; a payment is at most the assessed amount and, on a 交强险 claim, the limit for "
+        "the crash's date and the driver's liability (422 with `allowed_fen` above it)"))
+    accepted: StrictBool | None = Field(None, description="decide: cover accepted or refused (JSON true or false)")
     reasons: str = Field("", max_length=2000, description="decide: written reasons (required to refuse)")
     note: str = Field("", max_length=500)
 

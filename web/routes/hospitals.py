@@ -4,12 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from hospitals import commands as C
 from hospitals import services as H
 from web.auth import Principal
-from web.deps import audit, container, idempotent, limit_param, mutate, require
+from web.deps import audit, container, idempotent, limit_param, require
 from web.errors import Forbidden, from_domain
 
 router = APIRouter(tags=["hospitals"])
@@ -63,19 +63,37 @@ class BillBody(BaseModel):
     rescue_started_at: str = Field(description="ISO 8601 with offset")
     items: list[BillItemBody] = Field(default_factory=list, max_length=500)
     vehicle_plate: str | None = Field(None, max_length=20, description="the vehicle whose 交强险 answers (default: the first listed)")
-    window_extended: bool = Field(False, description="the hospital gave written reasons for costs beyond the window")
+    window_extended: StrictBool = Field(False, description="the hospital gave written reasons for costs beyond the window")
+    invoice_number: str | None = Field(None, min_length=1, max_length=60, description=(
+        "the hospital's invoice number: the bill's natural key, unique per hospital (the same number and body "
+        "again returns the existing bill, 200; another body, 409). Without one, the admission and the bill's "
+        "content are its key: the same bill sent twice is recorded and paid once"))
 
 
 @router.post("/api/hospitals/{hospital_id}/admissions/{admission_id}/bills", status_code=201,
-             summary="Record a rescue-cost bill in fen; the answer shows who pays what")
+             summary="Record a rescue-cost bill in fen; the answer shows who pays what",
+             responses={200: {"description": "this bill was recorded already (same invoice number or content): "
+                                             "the existing bill, nothing recorded twice"},
+                        409: {"description": "the invoice number was billed with other content"}})
 def bill(hospital_id: str, admission_id: str, body: BillBody, request: Request, p: Principal = Depends(hospital)) -> Any:
     _scope(p, hospital_id)
+    c = container(request)
 
-    def record(s: Any, c: Any) -> Any:
-        """The use case in ``mutate``'s transaction on the hospitals' store, beside its audit line; the bill's
-        message is the web process's to relay."""
-        cmd = H.bill_command(hospital_id, admission_id, body.model_dump(), p.actor, c.clock.now())
-        return H.record_bill(cmd, c.hospitals_uow("web", joining=s), province=c.settings.province)
+    def run() -> tuple[int, Any]:
+        """The use case in one transaction on the hospitals' store, beside its audit line; the bill's message is
+        the web process's to relay. A bill recorded before is answered as it stands (200), with no audit line."""
+        try:
+            with c.store("hospitals").uow() as tx:
+                cmd = H.bill_command(hospital_id, admission_id, body.model_dump(), p.actor, c.clock.now())
+                out = H.record_bill(cmd, c.hospitals_uow("web", joining=tx.session), province=c.settings.province)
+                existing = bool(out.pop("existing", False))
+                if not existing:
+                    audit(c, tx.session, p, "bill.record", admission_id, amount_fen=body.amount_fen,
+                          invoice_number=body.invoice_number)
+                tx.commit()
+        except Exception as e:
+            raise from_domain(e) from None
+        request.app.state.relay_notify()
+        return (200 if existing else 201), out
 
-    return mutate(request, p, "bill.record", admission_id, record, status=201,
-                  audit_detail={"amount_fen": body.amount_fen}, store="hospitals")
+    return idempotent(request, p, run)

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 
 from accidentlink.reports import InvalidReport, parse_report
 from web.auth import Principal
-from web.deps import require
-from web.errors import Unavailable, Unprocessable
+from web.deps import idempotency_key, request_hash, require, store_answer, stored_answer
+from web.errors import Conflict, Unavailable, Unprocessable
 
 router = APIRouter(tags=["intake"])
 
@@ -32,19 +32,32 @@ REPORT_EXAMPLE = {
                  "example": REPORT_EXAMPLE}}}},
              responses={202: {"description": "accepted by the broker", "content": {"application/json": {
                  "example": {"report_id": "122-20261122-000123"}}}},
-                 422: {"description": "not a valid report; the reason is in `error`"}})
+                 409: {"description": "this report_id was recorded with other content (a conflict, never merged)"},
+                 422: {"description": "not a valid report, or an Idempotency-Key reused for another body; the reason is in `error`"}})
 async def submit_report(request: Request, p: Principal = Depends(require("intake", "dispatcher"))) -> JSONResponse:
-    key = request.headers.get("idempotency-key")
     c = request.app.state.container
-    if key:
-        prev = await asyncio.get_running_loop().run_in_executor(None, _stored_answer, c, p, key)
+    loop = asyncio.get_running_loop()
+    raw = await request.body()
+    key = idempotency_key(request)
+    body_hash = request_hash(raw)
+    if key:  # the same caller, route and body: the first answer; another body or route under the key: 422
+        prev = await loop.run_in_executor(None, stored_answer, c, p, key, request.method, request.url.path, body_hash)
         if prev is not None:
             return JSONResponse(prev[1], status_code=prev[0], headers={"Idempotent-Replay": "true"})
-    body = geocode_body(request.app.state, await request.body())
+    body = geocode_body(request.app.state, raw)
     try:
         report = parse_report(body)
     except InvalidReport as e:
         raise Unprocessable(str(e)) from None
+    check = getattr(request.app.state, "report_check", None)
+    if check is None:
+        check = request.app.state.report_check = c.report_check()
+    problem = check(report)  # the intake's own rule: a report it would dead-letter is refused here first
+    if problem:
+        raise Unprocessable(problem)
+    conflict = await loop.run_in_executor(None, _conflict, c, report)
+    if conflict:  # another report under a recorded id would be dead-lettered by the intake: say so now
+        raise Conflict(conflict)
     producer = request.app.state.producer
     if producer is None:
         raise Unavailable("the broker is not connected")
@@ -54,13 +67,23 @@ async def submit_report(request: Request, p: Principal = Depends(require("intake
         return producer.send(topic, key=report.report_id.encode("utf-8"), value=body).get(timeout=15)
 
     try:
-        meta = await asyncio.get_running_loop().run_in_executor(None, send)
+        meta = await loop.run_in_executor(None, send)
     except Exception as e:
         raise Unavailable(f"the broker did not acknowledge the report: {type(e).__name__}") from None
     answer = {"report_id": report.report_id, "partition": meta.partition, "offset": meta.offset}
     if key:
-        await asyncio.get_running_loop().run_in_executor(None, _store_answer, c, p, key, request.url.path, answer)
+        await loop.run_in_executor(None, store_answer, c, p, key, request.method, request.url.path, body_hash, 202,
+                                   answer)
     return JSONResponse(answer, status_code=202)
+
+
+def _conflict(c: Any, report: Any) -> str | None:
+    """The intake's own rule (``report_conflict``) on its store, read only: a report id recorded with other
+    content. (One still in flight is caught by the intake, which dead-letters it.)"""
+    from accidentlink.intake_services import report_conflict
+    from connectors.sql.intake import SqlIntakeUnitOfWork
+
+    return report_conflict(report, SqlIntakeUnitOfWork(c.store("intake"), "web", c.topics, read_only=True))
 
 
 def geocode_body(state: Any, body: bytes) -> bytes:
@@ -77,25 +100,3 @@ def geocode_body(state: Any, body: bytes) -> bytes:
         return place(body, geocoder.geocode) or body
     except Unlocatable as e:  # the same rule as the intake's for reports that come by Kafka
         raise Unprocessable(str(e)) from None
-
-
-def _stored_answer(c: Any, p: Principal, key: str) -> Any:
-    from connectors.sql.models import IdempotencyRow
-
-    with c.store("web").read() as s:
-        row = s.get(IdempotencyRow, (p.token_id, key[:200]))
-        return (row.status_code, row.body) if row is not None else None
-
-
-def _store_answer(c: Any, p: Principal, key: str, path: str, answer: dict[str, Any]) -> None:
-    from sqlalchemy.exc import IntegrityError
-
-    from connectors.sql.models import IdempotencyRow
-
-    try:
-        with c.store("web").uow() as uow:
-            uow.session.add(IdempotencyRow(token_id=p.token_id, key=key[:200], method="POST", path=path,
-                                           status_code=202, body=answer, created_at=c.clock.now()))
-            uow.commit()
-    except IntegrityError:
-        pass  # a concurrent retry stored it first

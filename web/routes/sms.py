@@ -1,4 +1,4 @@
-"""The SMS outbox (what was or would be texted, masked) and Twilio's inbound webhook (signature checked)."""
+"""The SMS outbox (what was or would be texted: phones and parties' link secrets masked) and Twilio's inbound webhook (signature checked)."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from accidentlink.clock import iso
-from accidentlink.masking import mask_phone
+from accidentlink.masking import mask_link_secrets, mask_phone
 from connectors.sms import valid_twilio_signature
 from web.auth import Principal
 from web.deps import container, limit_param, require
@@ -17,12 +17,12 @@ from web.errors import Forbidden
 router = APIRouter(tags=["sms"])
 
 
-@router.get("/api/sms", summary="The SMS outbox, newest first (phones masked)")
+@router.get("/api/sms", summary="The SMS outbox, newest first (phones and link secrets masked)")
 def outbox(request: Request, limit: int = Depends(limit_param), incident_id: str | None = None,
            p: Principal = Depends(require("dispatcher"))) -> list[dict[str, Any]]:
     from connectors.sql.outbox import sms_outbox
 
-    return [{"id": m.id, "store": store, "to": mask_phone(m.to), "body": m.body, "purpose": m.purpose,
+    return [{"id": m.id, "store": store, "to": mask_phone(m.to), "body": mask_link_secrets(m.body), "purpose": m.purpose,
              "status": m.status, "incident_id": m.incident_id, "created_at": iso(m.created_at),
              "sent_at": iso(m.sent_at) if m.sent_at else None, "provider_sid": m.provider_sid}
             for store, m in sms_outbox(container(request).store, limit, incident_id)]

@@ -33,6 +33,7 @@ from typing import Any
 
 from accidentlink.clock import iso
 from accidentlink.reports import AccidentReport, Party
+from accidentlink.severity import grade_of
 
 
 
@@ -96,8 +97,15 @@ class IncidentFacts:
         return self.injured > 0 or self.fatalities > 0 or "trapped" in self.hazards
 
     @property
+    def grade(self) -> str:
+        """The statutory grade (493 art. 3 [O]; ``accidentlink.severity``), by deaths while serious injuries and
+        the direct loss are not known."""
+        return grade_of(self.fatalities).code
+
+    @property
     def severity(self) -> str:
-        """Legal class (程序规定 3 [O]): property-only, injury, death; 较大 and above by deaths (493 art. 3 [O])."""
+        """Legal class (程序规定 3 [O]): property-only, injury, death; ``major`` (kept for the desks' grouping) is
+        3 or more deaths, i.e. 较大 or above. The statutory grade is ``grade``."""
         if self.fatalities >= 3:
             return "major"
         if self.fatalities > 0:
@@ -182,7 +190,7 @@ def facts_json(f: IncidentFacts) -> dict[str, Any]:
             "first_reported_at": iso(f.first_reported_at), "last_reported_at": iso(f.last_reported_at),
             "injured": f.injured, "fatalities": f.fatalities, "vehicles_movable": f.vehicles_movable,
             "hit_and_run": f.hit_and_run, "hazards": list(f.hazards), "plates": list(f.plates),
-            "report_ids": list(f.report_ids), "sources": list(f.sources), "status": f.status}
+            "report_ids": list(f.report_ids), "sources": list(f.sources), "status": f.status, "grade": f.grade}
 
 
 def facts_from_json(d: dict[str, Any]) -> IncidentFacts:

@@ -5,7 +5,7 @@ import asyncio
 import json
 from typing import Any, AsyncIterator
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from connectors.sql import incidents as repo
 from connectors.sql.models import IncidentRow
 from web.auth import Principal
 from web.deps import audit, container, idempotent, limit_param, require
-from web.errors import NotFound
+from web.errors import NotFound, Unprocessable
 
 router = APIRouter(tags=["incidents"])
 dispatcher = require("dispatcher")
@@ -23,12 +23,20 @@ dispatcher = require("dispatcher")
 
 @router.get("/api/incidents", summary="Unified incidents, newest first")
 def list_incidents(request: Request, limit: int = Depends(limit_param), status: str | None = None,
+                   grade: str | None = Query(None, description="at least this statutory grade (493 art. 3): "
+                                                               "general, larger, major, especially_major"),
                    p: Principal = Depends(dispatcher)) -> list[dict[str, Any]]:
+    from accidentlink.severity import GRADE_CODES, grade_by_code
+
+    if grade is not None and grade not in GRADE_CODES:
+        raise Unprocessable(f"grade must be one of {', '.join(GRADE_CODES)}")
     c = container(request)
     with c.store("dispatch").read() as s:
         q = select(IncidentRow).order_by(IncidentRow.first_reported_at.desc(), IncidentRow.incident_id.desc()).limit(limit)
         if status:
             q = q.where(IncidentRow.status == status)
+        if grade:  # graded by deaths (accidentlink.severity): at least the grade's lowest death count
+            q = q.where(IncidentRow.fatalities >= grade_by_code(grade).min_deaths)
         return [repo.snapshot(s, r, with_timeline=False) for r in s.scalars(q)]
 
 

@@ -85,7 +85,21 @@ def get_incident(incident_id: str, request: Request, p: Principal = Depends(disp
         for o in out["orders"]:  # response-time figures against the targets, and what is late right now
             o["figures"] = order_figures(order_from_row(s.get_one(OrderRow, o["order_id"])), row.first_reported_at, now)
     out["timeline"] = whole_timeline(c, incident_id, out["timeline"])
+    out["police_timers"] = police_timers_view(out, now)
     return out
+
+
+def police_timers_view(incident: dict[str, Any], now: Any) -> list[dict[str, Any]]:
+    """The police's and the parties' working-day timers (``dispatch.police_timers``), from the incident's facts
+    and its timeline across contexts (the quick-handling outcome, a determination recorded at the desk)."""
+    from datetime import datetime
+
+    from dispatch.police_timers import police_timers
+
+    events = [(e["kind"], datetime.fromisoformat(e["at"])) for e in incident.get("timeline") or []]
+    casualties = bool(incident["injured"] or incident["fatalities"])
+    return [t.to_json() for t in police_timers(datetime.fromisoformat(incident["first_reported_at"]), casualties,
+                                               events, now)]
 
 
 TIMELINE_STORES = ("hospitals", "fund", "claims")  # dispatch's own timeline is the incident's; these add theirs

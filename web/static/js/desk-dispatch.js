@@ -275,6 +275,7 @@ export function mountDispatcher(root, shell) {
           <div><dt>${esc(t("inc.plates"))}</dt><dd>${(i.plates || []).map((p) => `<span class="plate">${esc(p)}</span>`).join(" ") || "—"}</dd></div>
           <div><dt>${esc(t("inc.hospital"))}</dt><dd>${hosp ? esc(hosp.name) : esc(i.hospital_id || "—")}${i.admission_id ? ` <span class="muted mono">${esc(i.admission_id)}</span>` : ""}</dd></div>
           ${i.closed_at ? `<div><dt>${esc(t("inc.closed_at"))}</dt><dd>${esc(fmtTime(i.closed_at))}</dd></div>` : ""}
+          ${(i.police_timers || []).map((pt) => `<div data-testid="police-timer" data-timer="${esc(pt.timer)}" data-state="${esc(pt.state)}"><dt class="${pt.flagged ? "late-text" : ""}">${esc(t("ptimer." + pt.timer))}</dt><dd class="${pt.flagged ? "late-text" : ""}">${esc(t("ptimer.state." + pt.state))} · ${esc(t("ptimer.due"))} ${esc(fmtTime(pt.due, { seconds: false, forceDate: true }))}${(pt.calendar_years || []).length ? ` · ${esc(t("fund.calendar_flag", { years: pt.calendar_years.join(", ") }))}` : ""}</dd></div>`).join("")}
         </dl>
         <section class="block">
           <div class="block-head"><h4>${esc(t("inc.orders"))}</h4>

@@ -19,8 +19,8 @@ from typing import Any, Mapping
 from accidentlink.clock import iso
 from accidentlink.masking import mask_name, mask_phone
 from claims.agreement import (
-    ACCIDENT_FORMS, POLICE_DETERMINATION, SELF_NEGOTIATION, Photo, PhotoCheck, agreement_party, build_agreement,
-    check_photos, missing_fields,
+    ACCIDENT_FORMS, PHOTO_KINDS, POLICE_DETERMINATION, SELF_NEGOTIATION, Photo, PhotoCheck, agreement_party,
+    build_agreement, check_photos, missing_fields,
 )
 from claims.commands import AddPhoto, ConfirmBySms, ConfirmFacts, DetermineLiability, PoliceQueueQuery, QuickCaseQuery
 from claims.liability import DEGREES, determine_liability, liability_table
@@ -30,7 +30,6 @@ from claims.knock_service import settle_knock_for_knock
 from claims.settlement import every_side_at_fault
 from claims.services import ClaimConflict, ClaimNotFound, publish
 
-PHOTO_KINDS = ("front_side", "rear_side", "impact_point", "other")
 MAX_PHOTO_BYTES = 150 * 1024
 IMAGE_MAGIC = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png", b"RIFF": "webp"}
 CONFIRM_WORDS = {"1", "确认", "是", "yes", "y", "ok"}

@@ -9,7 +9,7 @@ from claims.liability import LiabilityOutcome, determine_liability, load_liabili
 from claims.settlement import CiSettlement, DirectPayment, ci_settlement, hospital_direct_payment, knock_for_knock_applies
 from claims.deadlines import ClaimTimestamps, claim_deadlines, overdue
 from claims.lifecycle import Claim, InvalidClaimTransition
-from claims.fraud import ClaimFacts, FraudFlag, duplicate_flags
+from claims.fraud import FraudFlag, duplicate_flags
 
 __all__ = [
     "CiLimits", "ci_limits_on", "medical_limit_fen",
@@ -18,5 +18,5 @@ __all__ = [
     "CiSettlement", "DirectPayment", "ci_settlement", "hospital_direct_payment", "knock_for_knock_applies",
     "ClaimTimestamps", "claim_deadlines", "overdue",
     "Claim", "InvalidClaimTransition",
-    "ClaimFacts", "FraudFlag", "duplicate_flags",
+    "FraudFlag", "duplicate_flags",
 ]

@@ -7,9 +7,12 @@ fixed by at least three photos: front-side, rear-side and the point of impact (d
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from importlib import resources
 
 from accidentlink.reports import Party
 from claims.liability import DEGREES
@@ -24,8 +27,21 @@ ACCIDENT_FORMS = (
     "sideswipe", "run_over", "rollover", "fall", "fire", "explosion", "hit_fixed_object", "other",
 )
 
-REQUIRED_PHOTO_KINDS = ("front_side", "rear_side", "impact_point")
-MIN_PHOTOS = 3
+
+
+@lru_cache(maxsize=1)
+def _photo_rules() -> dict:
+    """``rules/photos.json``: the required scene photos, optional kinds and the minimum count, each with its source."""
+    doc = json.loads(resources.files("claims").joinpath("rules/photos.json").read_text("utf-8"))
+    required, optional, least = tuple(doc["required_kinds"]), tuple(doc["optional_kinds"]), int(doc["min_photos"])
+    if not required or set(required) & set(optional) or least < 1:
+        raise ValueError("photos.json: required kinds, optional kinds apart from them, and a positive minimum")
+    return {"required": required, "all": required + optional, "min": least}
+
+
+REQUIRED_PHOTO_KINDS: tuple[str, ...] = _photo_rules()["required"]
+PHOTO_KINDS: tuple[str, ...] = _photo_rules()["all"]   # every kind a party may upload
+MIN_PHOTOS: int = _photo_rules()["min"]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,13 @@ def check_action(claim: Any, action: str, body: dict[str, Any]) -> dict[str, Any
             raise ValueError("a refusal needs written reasons (条例 29)")
         return {"accepted": body["accepted"]}
     if action == "pay":
+        kfk = (claim.facts or {}).get("knock_for_knock") or {}
+        if kfk.get("applies"):  # 互碰自赔: the insurer pays its own insured's vehicle damage, no more (domain.md §2)
+            own = kfk["own_vehicle_fen"]
+            amount = body.get("amount_fen", own)
+            if check_fen(amount) > own:
+                raise ValueError(f"knock-for-knock: pay at most the own vehicle's assessed damage ({own} fen)")
+            return {"paid_fen": amount, "knock_for_knock": True}
         amount = body.get("amount_fen", claim.assessed_fen)
         check_fen(amount)
         bound, why = payment_bound(claim)

@@ -19,16 +19,17 @@ from typing import Any, Mapping
 from accidentlink.clock import iso
 from accidentlink.masking import mask_name, mask_phone
 from claims.agreement import (
-    ACCIDENT_FORMS, POLICE_DETERMINATION, SELF_NEGOTIATION, Photo, PhotoCheck, agreement_party, build_agreement,
-    check_photos, missing_fields,
+    ACCIDENT_FORMS, PHOTO_KINDS, POLICE_DETERMINATION, SELF_NEGOTIATION, Photo, PhotoCheck, agreement_party,
+    build_agreement, check_photos, missing_fields,
 )
 from claims.commands import AddPhoto, ConfirmBySms, ConfirmFacts, DetermineLiability, PoliceQueueQuery, QuickCaseQuery
-from claims.liability import DEGREES, EQUAL, determine_liability, liability_table
+from claims.liability import DEGREES, determine_liability, liability_table
 from claims.ports import ClaimsUnitOfWork, IncidentCopy, OwedText, PhotoStore, QuickCase, QuickParty, QuickPhoto
 from claims.reasons import Reason
+from claims.knock_service import settle_knock_for_knock
+from claims.settlement import every_side_at_fault
 from claims.services import ClaimConflict, ClaimNotFound, publish
 
-PHOTO_KINDS = ("front_side", "rear_side", "impact_point", "other")
 MAX_PHOTO_BYTES = 150 * 1024
 IMAGE_MAGIC = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png", b"RIFF": "webp"}
 CONFIRM_WORDS = {"1", "确认", "是", "yes", "y", "ok"}
@@ -180,7 +181,7 @@ def _settle(uow: ClaimsUnitOfWork, q: QuickCase, inc: IncidentCopy, shares: dict
         point_of_impact=first.get("point_of_impact") or None, kind=kind,
         parties=[agreement_party(p.party, shares.get(p.plate), licence_number=(conf.get(p.plate) or {}).get(
             "licence_number"), signed=p.plate in conf) for p in q.parties])
-    both_at_fault = len(shares) >= 2 and all(v == EQUAL for v in shares.values())
+    both_at_fault = every_side_at_fault(shares)  # equal, or primary and secondary: every side at fault
     q = replace(q, status="agreed" if kind == SELF_NEGOTIATION else "determined", updated_at=at, outcome={
         "kind": kind, "shares": shares, "reason": reason, "decided_at": iso(at),
         "missing_fields": missing_fields(agreement), "knock_for_knock_possible": both_at_fault,
@@ -202,6 +203,7 @@ def _settle(uow: ClaimsUnitOfWork, q: QuickCase, inc: IncidentCopy, shares: dict
         c = replace(c, facts={**c.facts, "liability": {"kind": kind, "shares": shares, "own_share": shares.get(c.plate)}})
         uow.claims.save(publish(uow, c, "liability_determined", at, kind=kind, shares=shares,
                                 own_share=shares.get(c.plate)))
+    settle_knock_for_knock(uow, q.incident_id, at, publish)
     uow.timeline.add(q.incident_id, "quick_outcome", at, quick_id=q.quick_id, outcome=kind, shares=shares)
     uow.events.quick_changed(q.quick_id, {"schema": "quick-case/1", "quick_id": q.quick_id, "incident_id": q.incident_id,
                                           "change": q.status, "at": iso(at), "outcome": q.outcome}, at)

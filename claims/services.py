@@ -16,7 +16,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -29,9 +29,9 @@ from claims.ports import (
     ClaimFile, ClaimFlag, ClaimsUnitOfWork, CoverDecision, IncidentCopy, IncidentNote, OverdueFlag, OwedText,
     QuickCase, QuickParty, party_json,
 )
+from claims.fraud import duplicate_flags, fraud_rules
 from claims.quick import check_quick_handling
 
-FRAUD_PERIOD = timedelta(days=90)
 SETTLED = ("paid", "refused", "closed")  # no statutory step is owed any more
 
 
@@ -89,19 +89,12 @@ def person_hash(value: str | None) -> str | None:
 
 def fraud_flags(uow: ClaimsUnitOfWork, claim_id: str, plate: str, id_hash: str | None, phone_hash: str | None,
                 at: datetime) -> tuple[ClaimFlag, ...]:
-    """The same plate or person in other claims within the period: flagged for a person, never decided."""
-    shared = uow.recent.sharing(claim_id, plate, id_hash, phone_hash, since=at - FRAUD_PERIOD)
-    flags = []
-    if shared.same_plate:
-        n = len(shared.same_plate)
-        flags.append(ClaimFlag("same_plate_recent_claims", f"同一车牌近{FRAUD_PERIOD.days}天内另有{n}起理赔",
-                               f"the same plate is in {n} other claim(s) within {FRAUD_PERIOD.days} days",
-                               shared.same_plate))
-    if shared.same_person:
-        n = len(shared.same_person)
-        flags.append(ClaimFlag("same_person_recent_claims", f"同一当事人近期另有{n}起理赔（其他车辆）",
-                               f"the same person is in {n} other claim(s) with other vehicles", shared.same_person))
-    return tuple(flags)
+    """The same plate or person in other claims within the period (``claims.fraud``, ``rules/fraud.json``):
+    flagged for a person, never decided."""
+    rules = fraud_rules()
+    shared = uow.recent.sharing(claim_id, plate, id_hash, phone_hash, since=at - rules.period)
+    return tuple(ClaimFlag(f.code, f.zh, f.en, f.claims)
+                 for f in duplicate_flags(tuple(shared.same_plate), tuple(shared.same_person), rules))
 
 
 def claim_id_for(incident_id: str, plate: str, taken: set[str]) -> str:
@@ -308,6 +301,10 @@ def act(cmd: TakeClaimStep, uow: ClaimsUnitOfWork) -> dict[str, Any]:
         by = cmd.actor.split(":")[1] if ":" in cmd.actor else cmd.actor
         c = publish(uow, replace(c, status=to), to, cmd.at, by=by, **extra)
         uow.claims.save(c)
+        if action == "assess":  # each insurer's own assessment may complete knock-for-knock (互碰自赔)
+            from claims.knock_service import settle_knock_for_knock
+            c = next((k for k in settle_knock_for_knock(uow, c.incident_id, cmd.at, publish)
+                      if k.claim_id == c.claim_id), c)
         uow.commit()
     return claim_json(c)
 

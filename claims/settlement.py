@@ -1,5 +1,8 @@
 """交强险 settlement: what the compulsory insurer pays per category, knock-for-knock, hospital direct payment.
 
+Knock-for-knock's payments (each insurer pays its own insured's vehicle damage) are made by the claims service
+(``claims.knock_service``) from the conditions here.
+
 All amounts are integer fen; nothing here rounds (every result is a min or a difference of fen).
 """
 from __future__ import annotations
@@ -113,28 +116,30 @@ class KnockForKnockRules:
     min_vehicles: int
     max_loss_per_party_fen: int
     source: str
+    at_fault_liabilities: frozenset[str] = frozenset({"full", "primary", "equal", "secondary"})
 
 
 @lru_cache(maxsize=1)
 def knock_for_knock_rules() -> KnockForKnockRules:
     doc = json.loads(resources.files("claims").joinpath("rules/knock_for_knock.json").read_text("utf-8"))
     rules = KnockForKnockRules(int(doc["min_vehicles"]), check_fen(doc["max_loss_per_party_fen"], "max_loss_per_party_fen"),
-                               doc["source"])
+                               doc["source"], frozenset(doc["at_fault_liabilities"]))
+    if "none" in rules.at_fault_liabilities:
+        raise ValueError("knock_for_knock.json: 'none' liability is not at fault")
     if rules.min_vehicles < 2:
         raise ValueError("knock_for_knock.json: min_vehicles must be at least 2")
     return rules
 
 
-@dataclass(frozen=True)
-class KnockForKnockPayment:
-    plate: str
-    insurer: str
-    policy_number: str
-    amount_fen: int
-
-
 def _plate(party: Party) -> str:
     return (party.plate or "").strip().upper()
+
+
+def every_side_at_fault(shares: Mapping[str, str], rules: KnockForKnockRules | None = None) -> bool:
+    """Two or more sides, each with some liability (equal, or primary and secondary, ...): 互碰自赔's "both
+    sides at fault" (domain.md §2 [S]; degrees 程序规定 60 [O])."""
+    rules = rules or knock_for_knock_rules()
+    return len(shares) >= 2 and all(v in rules.at_fault_liabilities for v in shares.values())
 
 
 def knock_for_knock_reasons(
@@ -188,11 +193,3 @@ def knock_for_knock_applies(
     """2+ vehicles all with 交强险, vehicle damage only, each loss ≤ the threshold, all at fault, agreed: 互碰自赔 domain.md §4 [S]."""
     return not knock_for_knock_reasons(parties, losses_fen, both_at_fault, agreed,
                                        vehicle_damage_only=vehicle_damage_only, rules=rules)
-
-
-def knock_for_knock_payments(parties: Sequence[Party], losses_fen: Mapping[str, int]) -> list[KnockForKnockPayment]:
-    """Under knock-for-knock each insurer pays its own insured's vehicle damage (互碰自赔, domain.md §4 [S])."""
-    losses = {k.strip().upper(): v for k, v in losses_fen.items()}
-    return [KnockForKnockPayment(plate=_plate(p), insurer=p.insurer or "", policy_number=p.ci_policy or "",
-                                 amount_fen=check_fen(losses[_plate(p)], f"losses_fen[{_plate(p)}]"))
-            for p in parties]

@@ -16,7 +16,9 @@ from fund.ledger import (
 from fund.payer import CostKind, PayerSplit, VehicleCover, route_bill, route_rescue_bill
 from fund.provinces import Deadlines, ProvinceRules, UnknownProvince, check_rules, province_rules
 from fund.window import Bill, BillItem, WindowSplit, fund_eligible_fen, rescue_window_end, split_by_window
-from fund.workdays import WorkCalendar, add_working_days, default_calendar, is_working_day, working_days_between
+from fund.workdays import (
+    WorkCalendar, add_working_days, default_calendar, is_working_day, uncovered_years, working_days_between,
+)
 
 __all__ = [
     "AdvanceApproved", "AdvancePaid", "AdvanceRejected", "AlreadyPaid", "AmountAboveEntitlement",
@@ -30,5 +32,6 @@ __all__ = [
     "CostKind", "PayerSplit", "VehicleCover", "route_bill", "route_rescue_bill",
     "Deadlines", "ProvinceRules", "UnknownProvince", "check_rules", "province_rules",
     "Bill", "BillItem", "WindowSplit", "fund_eligible_fen", "rescue_window_end", "split_by_window",
-    "WorkCalendar", "add_working_days", "default_calendar", "is_working_day", "working_days_between",
+    "WorkCalendar", "add_working_days", "default_calendar", "is_working_day", "uncovered_years",
+    "working_days_between",
 ]

@@ -21,7 +21,7 @@ from accidentlink.money import check_fen
 from accidentlink.reports import AccidentReport
 from claims import medical_limit_fen
 from fund.provinces import ProvinceRules, province_rules
-from fund.workdays import WorkCalendar, add_working_days, default_calendar
+from fund.workdays import WorkCalendar, add_working_days, default_calendar, uncovered_years
 
 NON_MOTOR_TYPES = frozenset({"pedestrian", "bicycle", "e-bike", "ebike", "electric_bicycle", "non_motor"})
 
@@ -362,27 +362,52 @@ class Overdue(NamedTuple):
     due: datetime
 
 
-def deadlines(case: FundCase, calendar: WorkCalendar | None = None,
-              rules: ProvinceRules | None = None) -> dict[str, datetime]:
-    """Due times of the steps whose clock has started (试行办法 13, 15, 16; 办法 2022 [S]; working days).
+def _clocks(case: FundCase, rules: ProvinceRules | None = None) -> dict[str, tuple[datetime, int]]:
+    """When each started step's clock started, and its working days (试行办法 13, 15, 16; 办法 2022 [S]).
 
     Police notice: from the police handling the accident (``opened_at``). Review: from when the
     fund holds both the police notice and the application. Payment: from approval. Funeral: from
     the relative's application, covering review and payment.
     """
-    cal = calendar or default_calendar()
     d = (rules or province_rules(case.province, case.accident_date)).deadlines
-    due: dict[str, datetime] = {}
+    clocks: dict[str, tuple[datetime, int]] = {}
     if case.kind is CaseKind.FUNERAL:
         if case.applied_at is not None:
-            due[FUNERAL_PAYMENT] = add_working_days(case.applied_at, d.funeral_payment, cal)
-        return due
-    due[POLICE_NOTICE] = add_working_days(case.opened_at, d.police_notice, cal)
+            clocks[FUNERAL_PAYMENT] = (case.applied_at, d.funeral_payment)
+        return clocks
+    clocks[POLICE_NOTICE] = (case.opened_at, d.police_notice)
     if case.applied_at is not None and case.police_notified_at is not None:
-        due[FUND_REVIEW] = add_working_days(max(case.applied_at, case.police_notified_at), d.fund_review, cal)
+        clocks[FUND_REVIEW] = (max(case.applied_at, case.police_notified_at), d.fund_review)
     if case.approved_at is not None and d.payment is not None:
-        due[PAYMENT] = add_working_days(case.approved_at, d.payment, cal)
-    return due
+        clocks[PAYMENT] = (case.approved_at, d.payment)
+    return clocks
+
+
+def deadlines(case: FundCase, calendar: WorkCalendar | None = None,
+              rules: ProvinceRules | None = None) -> dict[str, datetime]:
+    """Due times of the steps whose clock has started (working days; see ``_clocks``)."""
+    cal = calendar or default_calendar()
+    return {step: add_working_days(start, n, cal) for step, (start, n) in _clocks(case, rules).items()}
+
+
+class CalendarGap(NamedTuple):
+    step: str
+    due: datetime
+    years: tuple[int, ...]
+
+
+def calendar_gaps(case: FundCase, calendar: WorkCalendar | None = None,
+                  rules: ProvinceRules | None = None) -> list[CalendarGap]:
+    """The deadlines counted through a year ``rules/holidays.json`` does not cover (counted Monday to Friday
+    there): the case shows them, and the administrators are told, so a person checks the date."""
+    cal = calendar or default_calendar()
+    out = []
+    for step, (start, n) in _clocks(case, rules).items():
+        due = add_working_days(start, n, cal)
+        years = uncovered_years(start, due, cal)
+        if years:
+            out.append(CalendarGap(step, due, tuple(years)))
+    return out
 
 
 def _done(case: FundCase, step: str) -> bool:

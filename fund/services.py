@@ -13,6 +13,7 @@ desk's read models are functions over the unit of work too.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from accidentlink.masking import mask_name
 from fund.cases import (
     AlreadyPaid, CaseKind, CaseState, FundCase, FundEvent, HitAndRunSolved, InvalidState, SamePersonApprovedAndPays,
     SecondApprovalRequired, approve, case_to_dict, deadlines, event_to_dict, notify_police, open_case,
-    open_case_reasons, overdue, pay, receive_application, reject, solve_hit_and_run,
+    calendar_gaps, open_case_reasons, overdue, pay, receive_application, reject, solve_hit_and_run,
 )
 from fund.commands import (
     ApplyForFuneralCosts, ApproveCase, BillReceived, CaseQuery, CasesQuery, IncidentReported, PayCase, QueueQuery,
@@ -38,6 +39,10 @@ OPEN_STATES = (CaseState.OPENED, CaseState.POLICE_NOTIFIED, CaseState.APPLIED, C
 # the hospitals' routing reasons that bring the fund in (fund.payer)
 BILL_REASONS = frozenset({"above_ci_limit", "no_ci", "hit_and_run_vehicle_unknown", "hit_and_run_uninsured",
                           "ci_limit_used_up"})
+
+
+log = logging.getLogger("accidentlink.fund")
+CALENDAR_NOTE = "calendar_not_covered"  # the note (by) that records a calendar flag was raised, once per step
 
 
 class CaseNotFound(LookupError):
@@ -57,7 +62,34 @@ def case_view(f: CaseFile) -> dict[str, Any]:
               "overdue": [o.to_json() for o in f.overdue_flags], "updated_at": iso(f.updated_at), "version": f.version,
               "first_approval": f.first_approval.to_json() if f.first_approval else None})
     d["deadlines"] = {k: iso(v) for k, v in deadlines(f.case).items()}
+    d["calendar_flags"] = [_calendar_flag(g) for g in calendar_gaps(f.case)]
     return d
+
+
+def _calendar_flag(g: Any) -> dict[str, Any]:
+    years = "、".join(str(y) for y in g.years)
+    return {"step": g.step, "due": iso(g.due), "years": list(g.years),
+            "zh": f"节假日安排未收录{years}年：{g.step} 期限按周一至周五计算，请人工核对",
+            "en": f"the holiday calendar does not cover {', '.join(map(str, g.years))}: the {g.step} deadline is "
+                  f"counted Monday to Friday; check it"}
+
+
+def _flag_calendar(uow: FundUnitOfWork, f: CaseFile, at: datetime) -> CaseFile:
+    """A deadline counted through a year the holiday calendar does not cover is told to the administrators once
+    per step (a note on the case, a ``CalendarNotCovered`` change on ``fund.cases``, a warning in the log)."""
+    noted = {n.note.split(":", 1)[0] for n in f.notes if n.by == CALENDAR_NOTE}
+    new = [g for g in calendar_gaps(f.case) if g.step not in noted]
+    if not new:
+        return f
+    notes = tuple(CaseNote(at, CALENDAR_NOTE, f"{g.step}: {_calendar_flag(g)['zh']}") for g in new)
+    f = replace(f, notes=f.notes + notes, updated_at=at, version=f.version + 1)
+    uow.cases.save(f)
+    event = {"type": "CalendarNotCovered", "steps": [g.step for g in new],
+             "years": sorted({y for g in new for y in g.years})}
+    uow.events.case_changed(f.case.case_id, _message(f, "CalendarNotCovered", event, at), at)
+    log.warning("fund case %s: holiday calendar does not cover %s; deadlines %s counted Monday to Friday",
+                f.case.case_id, event["years"], event["steps"])
+    return f
 
 
 def _message(f: CaseFile, change: str, event: dict[str, Any], at: datetime) -> dict[str, Any]:
@@ -82,7 +114,7 @@ def _apply(uow: FundUnitOfWork, f: CaseFile, case: FundCase, events: list[FundEv
     f = replace(f, case=case, updated_at=at, version=f.version + 1, notes=f.notes + ((note,) if note else ()))
     uow.cases.save(f)
     _publish(uow, f, events, at)
-    return f
+    return _flag_calendar(uow, f, at)
 
 
 def _get(uow: FundUnitOfWork, case_id: str) -> CaseFile:
@@ -100,7 +132,7 @@ def _open(uow: FundUnitOfWork, incident: IncidentFacts, reasons: list[str], prov
     f = CaseFile(case, accident_at=incident.first_reported_at, updated_at=at, version=1)
     uow.cases.add(f)
     _publish(uow, f, events + more, at)
-    return f
+    return _flag_calendar(uow, f, at)
 
 
 def _reconcile(uow: FundUnitOfWork, incident_id: str, province: str, at: datetime) -> CaseFile | None:
@@ -171,6 +203,7 @@ def flag_overdue(now: datetime, uow: FundUnitOfWork) -> int:
     n = 0
     with uow:
         for f in uow.cases.in_states(OPEN_STATES):
+            f = _flag_calendar(uow, f, now)
             flagged = {o.step for o in f.overdue_flags}
             new = [o for o in overdue(f.case, now) if o.step not in flagged]
             if not new:

@@ -1,8 +1,9 @@
 """Working days in China: Mon-Fri, less public holidays, plus make-up working weekends (调休).
 
 The calendar is data (``rules/holidays.json``, one entry per year with its State Council notice).
-A year the file does not cover falls back to plain Mon-Fri; ``WorkCalendar.covers`` tells a
-service when to warn that the calendar needs the next notice.
+A year the file does not cover falls back to plain Mon-Fri, and is never silent about it:
+``uncovered_years`` names the years a working-day period ran through without a holiday notice, and the
+services flag such a deadline on the case, to the administrators (``fund.services``, police timers).
 """
 from __future__ import annotations
 
@@ -105,6 +106,14 @@ def add_working_days(start: datetime, n: int, calendar: WorkCalendar | None = No
         if cal.is_working_day(day):
             counted += 1
     return datetime.combine(day, _END_OF_DAY, tzinfo=CST).astimezone(start.tzinfo)
+
+
+def uncovered_years(start: datetime | date, due: datetime | date, calendar: WorkCalendar | None = None) -> list[int]:
+    """The years of the days after ``start`` up to ``due`` that the holiday calendar does not cover: a deadline
+    counted through them is counted Monday to Friday, and may be wrong by the holidays of that year."""
+    cal = calendar or default_calendar()
+    first, last = _china_day(start), _china_day(due)
+    return [y for y in range(first.year, last.year + 1) if y not in cal.years and (y > first.year or last > first)]
 
 
 def working_days_between(start: datetime | date, end: datetime | date, calendar: WorkCalendar | None = None) -> int:

@@ -25,6 +25,7 @@ from accidentlink.clock import Clock, iso
 from accidentlink.pipeline import INCIDENTS_TOPIC, Context, RawMessage, TopicNames, readable_events
 from accidentlink.reports import AccidentReport, Party
 from claims import services
+from claims.fraud import fraud_rules
 from claims.commands import BillReceived, IncidentReported
 from claims.ports import (
     ClaimFile, ClaimFlag, CoverDecision, IncidentCopy, IncidentNote, OverdueFlag, OwedText, QuickCase, QuickParty,
@@ -105,7 +106,7 @@ class RecentClaims:
         if plates or hashes:
             for claim_id, plate, id_hash, phone_hash in s.execute(
                     select(ClaimRow.claim_id, ClaimRow.plate, ClaimRow.id_hash, ClaimRow.phone_hash).where(
-                        ClaimRow.opened_at >= now - services.FRAUD_PERIOD,
+                        ClaimRow.opened_at >= now - fraud_rules().period,
                         or_(ClaimRow.plate.in_(plates), ClaimRow.id_hash.in_(hashes), ClaimRow.phone_hash.in_(hashes)))):
                 self.add(claim_id, plate, id_hash, phone_hash)
 

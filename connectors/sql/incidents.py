@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from accidentlink.areas import merge_box
 from accidentlink.clock import iso
 from accidentlink.incidents import MERGE_WINDOW, IncidentFacts
+from accidentlink.severity import grade_of
 from accidentlink.masking import mask_record
 from connectors.sql import batch
 from connectors.sql.models import (
@@ -196,6 +197,7 @@ def facts_view(row: IncidentRow, report_ids: list[str]) -> dict[str, Any]:
     facts. No ``version``: versions count one store's changes, and a reader merges these into what it has."""
     return {
         "incident_id": row.incident_id, "status": row.status, "severity": row.severity,
+        "grade": grade_of(row.fatalities).code,
         "location": {"lat": row.lat, "lon": row.lon, "address": row.address},
         "first_reported_at": iso(row.first_reported_at), "last_reported_at": iso(row.last_reported_at),
         "injured": row.injured, "fatalities": row.fatalities, "vehicles_movable": row.vehicles_movable,

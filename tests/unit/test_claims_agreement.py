@@ -91,3 +91,15 @@ def test_missing_photo_kinds_are_named():
 def test_fewer_than_three_photos_fail_even_if_kinds_are_missing_none():
     result = check_photos([Photo("front_side", "u1"), Photo("rear_side", "u2"), Photo("impact_point", "")])
     assert not result.ok and result.count == 2 and result.missing_kinds == ("impact_point",)
+
+
+def test_the_photo_kinds_and_minimum_are_rules_data_with_sources() -> None:
+    import json
+    from importlib import resources
+
+    from claims.agreement import MIN_PHOTOS, PHOTO_KINDS, REQUIRED_PHOTO_KINDS
+
+    doc = json.loads(resources.files("claims").joinpath("rules/photos.json").read_text("utf-8"))
+    assert REQUIRED_PHOTO_KINDS == ("front_side", "rear_side", "impact_point") == tuple(doc["required_kinds"])
+    assert PHOTO_KINDS == REQUIRED_PHOTO_KINDS + ("other",) and MIN_PHOTOS == 3
+    assert all(doc[k] for k in ("source", "required_kinds_source", "optional_kinds_source", "min_photos_source"))

@@ -312,3 +312,59 @@ def test_a_refused_step_keeps_nothing(claims: Claims) -> None:
     with pytest.raises(ValueError):
         claims.step(cid, "assess", amount_fen=-1)
     assert claims.state == before
+
+
+# ------------------------------------------------------------------------------- knock-for-knock (互碰自赔)
+def _police_determined(claims: Claims, shares: dict[str, str]) -> str:
+    claims.reported(CPIC_CAR, PICC_CAR)
+    for qid, token in claims.links().values():
+        claims.photos_and_confirm(qid, token, signature="某", disputed=True)
+    done = Q.police_determine(DetermineLiability(qid, shares, "视频显示甲车变道未让行", "dispatcher:交警:t2", T0),
+                              claims.uow())
+    return done["outcome"]["knock_for_knock_possible"]
+
+
+def _assess_both(claims: Claims, cpic_fen: int, picc_fen: int) -> None:
+    for plate, insurer, fen in (("鲁C90001", "CPIC", cpic_fen), ("鲁C90002", "PICC", picc_fen)):
+        cid = claims.claim(plate).claim_id
+        for action, fields in [("request-documents", {}), ("documents-complete", {}), ("assess", {"amount_fen": fen})]:
+            claims.step(cid, action, insurer=insurer, **fields)
+
+
+def test_primary_and_secondary_liability_is_knock_for_knock_each_insurer_paying_its_own_insureds_damage(
+        claims: Claims) -> None:
+    assert _police_determined(claims, {"鲁C90001": "primary", "鲁C90002": "secondary"}) is True
+    waiting = claims.claim("鲁C90001").facts["knock_for_knock"]
+    assert waiting["applies"] is False and {r["code"] for r in waiting["reasons"]} == {"loss_unknown"}, \
+        "every side at fault, losses not assessed yet"
+    _assess_both(claims, 150_000, 80_000)
+    cpic, picc = claims.claim("鲁C90001"), claims.claim("鲁C90002")
+    assert cpic.facts["knock_for_knock"]["applies"] is True and cpic.facts["knock_for_knock"]["own_vehicle_fen"] == 150_000
+    assert picc.facts["knock_for_knock"]["own_vehicle_fen"] == 80_000
+    assert claims.changes(key=picc.claim_id)[-2:] == ["assessed", "knock_for_knock"]
+    for action, fields in [("decide", {"accepted": True}), ("agree", {})]:
+        claims.step(cpic.claim_id, action, insurer="CPIC", **fields)
+    with pytest.raises(ValueError, match="own vehicle"):
+        claims.step(cpic.claim_id, "pay", insurer="CPIC", amount_fen=230_000)  # not the other car's damage too
+    paid = claims.step(cpic.claim_id, "pay", insurer="CPIC")
+    assert paid["paid_fen"] == 150_000
+    assert [m for t, k, m, _ in claims.state.messages if k == cpic.claim_id and m["change"] == "paid"][0][
+        "knock_for_knock"] is True
+
+
+def test_full_and_none_liability_or_a_loss_above_2000_yuan_is_no_knock_for_knock(claims: Claims) -> None:
+    assert _police_determined(claims, {"鲁C90001": "full", "鲁C90002": "none"}) is False
+    _assess_both(claims, 150_000, 80_000)
+    assert "knock_for_knock" not in claims.claim("鲁C90001").facts
+    other = Claims()
+    _police_determined(other, {"鲁C90001": "equal", "鲁C90002": "equal"})
+    _assess_both(other, 250_000, 80_000)
+    kfk = other.claim("鲁C90002").facts["knock_for_knock"]
+    assert kfk["applies"] is False and [r["code"] for r in kfk["reasons"]] == ["loss_above_threshold"]
+
+
+def test_every_side_at_fault_means_any_liability_but_none() -> None:
+    from claims.settlement import every_side_at_fault
+
+    assert every_side_at_fault({"A": "primary", "B": "secondary"}) and every_side_at_fault({"A": "equal", "B": "equal"})
+    assert not every_side_at_fault({"A": "full", "B": "none"}) and not every_side_at_fault({"A": "equal"})

@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 
 from accidentlink.reports import Party
 from claims.settlement import (
-    KnockForKnockRules, ci_settlement, hospital_direct_payment, knock_for_knock_applies, knock_for_knock_payments,
+    KnockForKnockRules, ci_settlement, hospital_direct_payment, knock_for_knock_applies,
     knock_for_knock_reasons,
 )
 
@@ -81,12 +81,6 @@ A, B = car("鲁P11111"), car("鲁P22222")
 
 def test_knock_for_knock_applies_to_two_insured_cars_with_small_losses_both_at_fault_and_agreed():
     assert knock_for_knock_applies([A, B], {"鲁P11111": 200_000, "鲁P22222": 80_000}, both_at_fault=True, agreed=True)
-
-
-def test_each_insurer_then_pays_its_own_insureds_damage():
-    pays = knock_for_knock_payments([A, Party(plate="鲁P22222", insurer="PINGAN", ci_policy="X")],
-                                    {"鲁P11111": 120_000, "鲁P22222": 80_000})
-    assert [(p.plate, p.insurer, p.amount_fen) for p in pays] == [("鲁P11111", "PICC", 120_000), ("鲁P22222", "PINGAN", 80_000)]
 
 
 @pytest.mark.parametrize("parties, losses, at_fault, agreed, kw, code", [

@@ -553,7 +553,7 @@ def test_fund_case_changes_and_states_equal_the_fund_domains() -> None:
     from fund.cases import CaseKind, CaseState, FundEvent
 
     s = schemas()
-    events = {t.__name__ for t in typing.get_args(FundEvent)} | {"Overdue"}
+    events = {t.__name__ for t in typing.get_args(FundEvent)} | {"Overdue", "CalendarNotCovered"}  # the timers' flags
     assert set(s["FundCaseEvent"]["properties"]["change"]["enum"]) == events
     assert set(s["FundCase"]["properties"]["status"]["enum"]) == {c.value for c in CaseState}
     assert set(s["FundCase"]["properties"]["kind"]["enum"]) == {k.value for k in CaseKind}
@@ -562,7 +562,8 @@ def test_fund_case_changes_and_states_equal_the_fund_domains() -> None:
 def test_claim_changes_and_states_equal_the_claims_services() -> None:
     from claims.services import TRANSITIONS
 
-    text = (REPO / "claims" / "services.py").read_text("utf-8")
+    text = "".join((REPO / "claims" / f).read_text("utf-8") for f in ("services.py", "quick_service.py",
+                                                                         "knock_service.py"))
     literal = set(re.findall(r'\bpublish\(\s*uow,\s*c,\s*"([a-z_]+)"', text))
     steps = {to for _, to in TRANSITIONS.values()} | {"refused"}  # decide(accepted=false) ends refused
     s = schemas()

@@ -278,3 +278,35 @@ def test_the_desk_lists_cases_by_status_and_queues_the_oldest_deadline_first(fun
     assert [c["case_id"] for c in F.review_queue(QueueQuery(10), fund.uow())] == [CASE, "FF-20261120-0002"]
     with pytest.raises(F.CaseNotFound):
         F.case_detail(CaseQuery("FC-NOPE"), fund.uow())
+
+
+# ------------------------------------------------------------------------------- calendars that know their limits
+@pytest.mark.parametrize("year", [2024, 2028])
+def test_a_deadline_in_a_year_the_holiday_calendar_does_not_cover_is_flagged_once_to_the_administrators(
+        fund: Fund, year: int, caplog: pytest.LogCaptureFixture) -> None:
+    at = datetime(year, 3, 1, 9, 0, tzinfo=CST)
+    fund.copy_incident(first_reported_at=at)
+    r: AccidentReport = parse_report(json.dumps(report(at=at, injured=1, hit_and_run=True), ensure_ascii=False))
+    with caplog.at_level("WARNING", logger="accidentlink.fund"):
+        F.open_cases_for_incident(IncidentReported(r, fund.state.incidents[INCIDENT], at), fund.uow(), province=PROVINCE)
+    case = fund.case()
+    assert [(f["step"], f["years"]) for f in case["calendar_flags"]] == [("police_notice", [year])]
+    assert str(year) in case["calendar_flags"][0]["zh"] and "Monday to Friday" in case["calendar_flags"][0]["en"]
+    assert fund.changes().count("CalendarNotCovered") == 1
+    assert any(str(year) in m for m in caplog.messages)
+    F.flag_overdue(at + timedelta(hours=1), fund.uow())
+    assert fund.changes().count("CalendarNotCovered") == 1, "told once per step"
+
+
+def test_a_deadline_inside_the_calendar_raises_no_flag(fund: Fund) -> None:
+    applied_hit_and_run(fund)
+    assert fund.case()["calendar_flags"] == [] and "CalendarNotCovered" not in fund.changes()
+
+
+def test_a_period_running_from_a_covered_year_into_an_uncovered_one_names_the_uncovered_year() -> None:
+    from fund.workdays import add_working_days, uncovered_years
+
+    start = datetime(2027, 12, 30, 9, 0, tzinfo=CST)
+    due = add_working_days(start, 3)
+    assert due.year == 2028 and uncovered_years(start, due) == [2028]
+    assert uncovered_years(datetime(2026, 12, 30, 9, 0, tzinfo=CST), datetime(2027, 1, 5, tzinfo=CST)) == []

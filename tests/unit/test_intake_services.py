@@ -95,3 +95,74 @@ def test_a_redelivered_report_changes_nothing() -> None:
     again = intake.call("120-A", minutes=2, source="120", injured=1)
     assert again == facts
     assert (intake.state.versions, intake.state.changes, intake.state.facts, intake.state.reports) == before
+
+
+# ---------------------------------------------------------------- callers naming only their own vehicle
+def test_two_drivers_50_m_and_a_minute_apart_each_naming_only_their_own_plate_make_one_incident() -> None:
+    intake = Intake()
+    a = intake.call("122-D1", parties=[party("鲁P11111")])
+    b = intake.call("122-D2", HERE[0] + 50 / M_PER_DEG_LAT, HERE[1], minutes=1, parties=[party("鲁P22222")])
+    assert a.incident_id == b.incident_id
+    assert b.plates == ("鲁P11111", "鲁P22222") and len(intake.state.incidents) == 1
+
+
+def test_own_plate_callers_of_two_crashes_1_5_km_apart_stay_two_incidents() -> None:
+    intake = Intake()
+    a = intake.call("122-D1", parties=[party("鲁P11111")])
+    b = intake.call("122-D2", HERE[0] + 1500 / M_PER_DEG_LAT, HERE[1], minutes=1, parties=[party("鲁P22222")])
+    assert a.incident_id != b.incident_id and len(intake.state.incidents) == 2
+
+
+def test_own_plate_callers_40_minutes_apart_at_one_spot_stay_two_incidents() -> None:
+    intake = Intake()
+    a = intake.call("122-D1", parties=[party("鲁P11111")])
+    b = intake.call("122-D2", minutes=40, parties=[party("鲁P22222")])
+    assert a.incident_id != b.incident_id
+
+
+def test_another_plate_400_m_or_15_minutes_on_is_another_crash_though_a_plateless_caller_would_join() -> None:
+    intake = Intake()
+    a = intake.call("122-D1", parties=[party("鲁P11111")])
+    far = intake.call("122-D2", HERE[0] + 400 / M_PER_DEG_LAT, HERE[1], minutes=1, parties=[party("鲁P22222")])
+    late = intake.call("122-D3", minutes=15, parties=[party("鲁P33333")])
+    bystander = intake.call("120-B", HERE[0] + 400 / M_PER_DEG_LAT, HERE[1], minutes=2, source="120")
+    assert len({a.incident_id, far.incident_id, late.incident_id}) == 3
+    assert bystander.incident_id in {a.incident_id, far.incident_id}
+
+
+def test_a_caller_naming_two_other_plates_is_another_crash_even_next_door() -> None:
+    intake = Intake()
+    a = intake.call("122-D1", parties=[party("鲁P11111")])
+    b = intake.call("122-X", HERE[0] + 30 / M_PER_DEG_LAT, HERE[1], minutes=1,
+                    parties=[party("鲁P22222"), party("鲁P33333")])
+    assert a.incident_id != b.incident_id
+
+
+def test_a_driver_joins_the_incident_naming_their_plate_rather_than_a_nearer_one() -> None:
+    intake = Intake()
+    mine = intake.call("122-M", parties=[party("鲁P11111"), party("鲁P22222")])
+    other = intake.call("122-O", HERE[0] + 150 / M_PER_DEG_LAT, HERE[1], parties=[party("鲁P33333"), party("鲁P44444")])
+    joined = intake.call("122-J", HERE[0] + 140 / M_PER_DEG_LAT, HERE[1], minutes=1, parties=[party("鲁P22222")])
+    assert joined.incident_id == mine.incident_id != other.incident_id
+
+
+def test_merge_rules_are_data_with_a_reason_each_and_the_locks_cover_the_radius() -> None:
+    import pytest
+
+    from accidentlink.areas import areas_touched, merge_box
+    from accidentlink.incidents import MERGE_RADIUS_M, merge_rules, merge_rules_from_dict
+
+    rules = merge_rules()
+    assert rules.radius_m == MERGE_RADIUS_M == 500 and rules.own_vehicle_radius_m == 200
+    assert rules.window == timedelta(minutes=30) and rules.own_vehicle_window == timedelta(minutes=10)
+    dlat, dlon = merge_box(36.4)
+    assert dlat * M_PER_DEG_LAT >= MERGE_RADIUS_M, "the lock box holds the whole merge radius"
+    # a report 450 m south of an area edge locks the area beyond the edge too
+    assert len(areas_touched(36.4 - 450 / M_PER_DEG_LAT, 115.95)) == 2
+    doc = {"radius_m": 500, "window_minutes": 30, "own_vehicle_radius_m": 600, "own_vehicle_window_minutes": 10,
+           **{f"{k}_reason": "why" for k in ("radius_m", "window_minutes", "own_vehicle_radius_m",
+                                                "own_vehicle_window_minutes")}}
+    with pytest.raises(ValueError, match="own_vehicle_radius_m"):
+        merge_rules_from_dict(doc)
+    with pytest.raises(ValueError, match="reason"):
+        merge_rules_from_dict({**doc, "own_vehicle_radius_m": 100, "radius_m_reason": ""})

@@ -5,7 +5,7 @@ import asyncio
 import json
 from typing import Any, AsyncIterator
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from connectors.sql import incidents as repo
 from connectors.sql.models import IncidentRow
 from web.auth import Principal
 from web.deps import audit, container, idempotent, limit_param, require
-from web.errors import NotFound
+from web.errors import NotFound, Unprocessable
 
 router = APIRouter(tags=["incidents"])
 dispatcher = require("dispatcher")
@@ -23,12 +23,20 @@ dispatcher = require("dispatcher")
 
 @router.get("/api/incidents", summary="Unified incidents, newest first")
 def list_incidents(request: Request, limit: int = Depends(limit_param), status: str | None = None,
+                   grade: str | None = Query(None, description="at least this statutory grade (493 art. 3): "
+                                                               "general, larger, major, especially_major"),
                    p: Principal = Depends(dispatcher)) -> list[dict[str, Any]]:
+    from accidentlink.severity import GRADE_CODES, grade_by_code
+
+    if grade is not None and grade not in GRADE_CODES:
+        raise Unprocessable(f"grade must be one of {', '.join(GRADE_CODES)}")
     c = container(request)
     with c.store("dispatch").read() as s:
         q = select(IncidentRow).order_by(IncidentRow.first_reported_at.desc(), IncidentRow.incident_id.desc()).limit(limit)
         if status:
             q = q.where(IncidentRow.status == status)
+        if grade:  # graded by deaths (accidentlink.severity): at least the grade's lowest death count
+            q = q.where(IncidentRow.fatalities >= grade_by_code(grade).min_deaths)
         return [repo.snapshot(s, r, with_timeline=False) for r in s.scalars(q)]
 
 
@@ -77,7 +85,21 @@ def get_incident(incident_id: str, request: Request, p: Principal = Depends(disp
         for o in out["orders"]:  # response-time figures against the targets, and what is late right now
             o["figures"] = order_figures(order_from_row(s.get_one(OrderRow, o["order_id"])), row.first_reported_at, now)
     out["timeline"] = whole_timeline(c, incident_id, out["timeline"])
+    out["police_timers"] = police_timers_view(out, now)
     return out
+
+
+def police_timers_view(incident: dict[str, Any], now: Any) -> list[dict[str, Any]]:
+    """The police's and the parties' working-day timers (``dispatch.police_timers``), from the incident's facts
+    and its timeline across contexts (the quick-handling outcome, a determination recorded at the desk)."""
+    from datetime import datetime
+
+    from dispatch.police_timers import police_timers
+
+    events = [(e["kind"], datetime.fromisoformat(e["at"])) for e in incident.get("timeline") or []]
+    casualties = bool(incident["injured"] or incident["fatalities"])
+    return [t.to_json() for t in police_timers(datetime.fromisoformat(incident["first_reported_at"]), casualties,
+                                               events, now)]
 
 
 TIMELINE_STORES = ("hospitals", "fund", "claims")  # dispatch's own timeline is the incident's; these add theirs

@@ -51,7 +51,7 @@ def view(quick_id: str, request: Request, t: str | None = Depends(party_link)) -
 
 class PhotoBody(BaseModel):
     model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
-    kind: str = Field(pattern="^(front_side|rear_side|impact_point|other)$")
+    kind: str = Field(min_length=1, max_length=40, description="a kind of claims/rules/photos.json (front_side, rear_side, impact_point, other)")
     data_base64: str = Field(min_length=4, max_length=210_000)
 
 

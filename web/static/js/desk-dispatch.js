@@ -10,6 +10,8 @@ import { RegionMap, loadGeo, SEV_COLOR, SVC_COLOR } from "./map.js";
 // Response-time targets (dispatch/rules/targets.json; domain.md §5), used for the countdowns shown here.
 const TARGETS = { ack_s: 60, ambulance_out_s: 180, ambulance_response_s: 900, police_day_s: 300, police_night_s: 600 };
 const SEV_RANK = { major: 0, death: 1, injury: 2, property: 3 };
+// The statutory grades (国务院令 493 art. 3; accidentlink/rules/severity.json), highest first.
+const GRADE_RANK = { especially_major: 0, major: 1, larger: 2, general: 3 };
 const STATUS_ORDER = ["dispatched", "acknowledged", "en_route", "on_scene", "transporting", "at_hospital"];
 const NEXT = { acknowledged: "en_route", en_route: "on_scene", on_scene: "transporting", transporting: "at_hospital", at_hospital: "available" };
 const NEXT_122 = { acknowledged: "en_route", en_route: "on_scene", on_scene: "available" };
@@ -45,6 +47,7 @@ export function mountDispatcher(root, shell) {
       <div class="pane-head">
         <h2 id="list-title"></h2>
         <div class="seg" role="tablist" id="inc-filter"></div>
+        <select id="grade-filter" data-testid="grade-filter" aria-label="grade"></select>
       </div>
       <div id="inc-list" class="inc-list" data-testid="incident-list"></div>
     </aside>
@@ -127,7 +130,8 @@ export function mountDispatcher(root, shell) {
   // ---------------------------------------------------------------- rendering
   function visibleIncidents() {
     const all = [...S.incidents.values()];
-    const list = S.filter === "all" ? all : all.filter((i) => i.status === S.filter);
+    const list = (S.filter === "all" ? all : all.filter((i) => i.status === S.filter))
+      .filter((i) => !S.grade || (GRADE_RANK[i.grade] ?? 3) <= GRADE_RANK[S.grade]);
     list.sort((a, b) => (SEV_RANK[a.severity] ?? 9) - (SEV_RANK[b.severity] ?? 9)
       || (parseTime(b.first_reported_at) ?? 0) - (parseTime(a.first_reported_at) ?? 0));
     return list;
@@ -150,10 +154,16 @@ export function mountDispatcher(root, shell) {
       k("kpi-open", t("kpi.open"), open.length)
       + k("kpi-death", t("kpi.death"), open.filter((i) => i.severity === "death" || i.severity === "major").length)
       + k("kpi-injury", t("kpi.injury"), open.filter((i) => i.severity === "injury").length)
+      + k("kpi-graded", t("kpi.graded"), open.filter((i) => (GRADE_RANK[i.grade] ?? 3) <= GRADE_RANK.larger).length)
       + k("kpi-pending", t("kpi.pending"), pending)
       + k(`kpi-overdue${overdue ? " alert" : ""}`, t("kpi.overdue"), `<span data-kpi-overdue>${overdue}</span>`)
       + k("kpi-police", t("kpi.police"), `${free("122")}<small>/${total("122")}</small>`)
       + k("kpi-amb", t("kpi.ambulance"), `${free("120")}<small>/${total("120")}</small>`);
+  }
+
+  function gradeBadge(i, always = false) {
+    if (!i.grade || (i.grade === "general" && !always)) return "";
+    return `<span class="sev grade grade-${esc(i.grade)}" data-grade="${esc(i.grade)}" data-testid="grade">${esc(t("grade." + i.grade))}</span>`;
   }
 
   function sevBadge(sev) {
@@ -181,6 +191,8 @@ export function mountDispatcher(root, shell) {
     for (const i of S.incidents.values()) counts[i.status] = (counts[i.status] || 0) + 1;
     $("#inc-filter", root).innerHTML = ["open", "closed", "all"].map((f) =>
       `<button role="tab" class="seg-btn${S.filter === f ? " on" : ""}" data-filter="${f}" aria-selected="${S.filter === f}">${esc(t("inc." + f))}<span class="count">${counts[f] || 0}</span></button>`).join("");
+    $("#grade-filter", root).innerHTML = ["", "larger", "major", "especially_major"].map((g) =>
+      `<option value="${g}"${(S.grade || "") === g ? " selected" : ""}>${esc(g ? t("grade.atleast", { g: t("grade." + g) }) : t("grade.any"))}</option>`).join("");
     const box = $("#inc-list", root);
     if (!list.length) {
       box.innerHTML = `<div class="empty"><div class="empty-icon">◎</div><p>${esc(t("inc.none"))}</p><p class="muted">${esc(t("inc.none.hint"))}</p></div>`;
@@ -200,7 +212,7 @@ export function mountDispatcher(root, shell) {
       html += `<article class="inc-card sevb-${esc(i.severity)}${i.incident_id === S.selected ? " selected" : ""}${isNew ? " is-new" : ""}${i.status === "closed" ? " closed" : ""}"
           data-incident="${esc(i.incident_id)}" data-testid="incident-card" tabindex="0">
         <div class="inc-row">
-          ${sevBadge(i.severity)}
+          ${sevBadge(i.severity)}${gradeBadge(i)}
           <span class="inc-addr">${esc(safeText(place(i)))}</span>
           ${isNew ? `<span class="new-badge">${esc(t("inc.new"))}</span>` : ""}
         </div>
@@ -250,7 +262,7 @@ export function mountDispatcher(root, shell) {
     body.innerHTML = `
       <div class="detail" data-testid="incident-detail" data-incident="${esc(i.incident_id)}">
         <div class="detail-head" style="border-color:${SEV_COLOR[i.severity]}">
-          <div class="inc-row">${sevBadge(i.severity)} <span class="status-pill st-${esc(i.status)}">${esc(t("inc." + i.status))}</span>
+          <div class="inc-row">${sevBadge(i.severity)} ${gradeBadge(i, true)} <span class="status-pill st-${esc(i.status)}">${esc(t("inc." + i.status))}</span>
             <span class="mono muted">${esc(i.incident_id)}</span></div>
           <h3>${esc(safeText(place(i)))}</h3>
           <div class="inc-row chips">${hazardChips(i)}<span class="chip">${esc(i.vehicles_movable ? t("inc.movable") : t("inc.unmovable"))}</span></div>
@@ -263,6 +275,7 @@ export function mountDispatcher(root, shell) {
           <div><dt>${esc(t("inc.plates"))}</dt><dd>${(i.plates || []).map((p) => `<span class="plate">${esc(p)}</span>`).join(" ") || "—"}</dd></div>
           <div><dt>${esc(t("inc.hospital"))}</dt><dd>${hosp ? esc(hosp.name) : esc(i.hospital_id || "—")}${i.admission_id ? ` <span class="muted mono">${esc(i.admission_id)}</span>` : ""}</dd></div>
           ${i.closed_at ? `<div><dt>${esc(t("inc.closed_at"))}</dt><dd>${esc(fmtTime(i.closed_at))}</dd></div>` : ""}
+          ${(i.police_timers || []).map((pt) => `<div data-testid="police-timer" data-timer="${esc(pt.timer)}" data-state="${esc(pt.state)}"><dt class="${pt.flagged ? "late-text" : ""}">${esc(t("ptimer." + pt.timer))}</dt><dd class="${pt.flagged ? "late-text" : ""}">${esc(t("ptimer.state." + pt.state))} · ${esc(t("ptimer.due"))} ${esc(fmtTime(pt.due, { seconds: false, forceDate: true }))}${(pt.calendar_years || []).length ? ` · ${esc(t("fund.calendar_flag", { years: pt.calendar_years.join(", ") }))}` : ""}</dd></div>`).join("")}
         </dl>
         <section class="block">
           <div class="block-head"><h4>${esc(t("inc.orders"))}</h4>
@@ -481,6 +494,7 @@ export function mountDispatcher(root, shell) {
   });
   root.addEventListener("change", (ev) => {
     if (ev.target.id === "ustatus") { S.unitStatus = ev.target.value; renderSide(); }
+    if (ev.target.id === "grade-filter") { S.grade = ev.target.value || null; renderList(); renderMap(); }
   });
 
   // ---------------------------------------------------------------- start

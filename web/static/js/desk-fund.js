@@ -61,7 +61,7 @@ export function mountFund(root, shell) {
     box.innerHTML = S.list.map((c) => {
       const dl = nextDeadline(c);
       const late = dl && parseTime(dl.at) < Date.now();
-      return `<article class="inc-card${c.case_id === S.selected ? " selected" : ""}${(c.overdue || []).length ? " has-late" : ""}" data-case="${esc(c.case_id)}" data-testid="case-card" tabindex="0">
+      return `<article class="inc-card${c.case_id === S.selected ? " selected" : ""}${(c.overdue || []).length || (c.calendar_flags || []).length ? " has-late" : ""}" data-case="${esc(c.case_id)}" data-testid="case-card" tabindex="0">
         <div class="inc-row">${statusPill(c.status)}<span class="inc-addr mono">${esc(c.case_id)}</span></div>
         <div class="inc-row chips">${(c.reasons || []).map((r) => `<span class="chip chip-red">${esc(reasonText(r))}</span>`).join("")}
           <span class="chip">${esc(tOr("fund.kind." + c.kind, c.kind))}</span></div>
@@ -103,6 +103,7 @@ export function mountFund(root, shell) {
       <div class="alert" role="alert" data-testid="action-error" ${S.error ? "" : "hidden"}>${esc(S.error)}</div>
       <dl class="facts facts-wide">
         ${Object.entries(c.deadlines || {}).map(([k, v]) => `<div><dt>${esc(t("fund.deadlines"))} · ${esc(stepText(k))}</dt><dd class="${parseTime(v) < Date.now() && OPEN.has(c.status) ? "late-text" : ""}">${esc(fmtTime(v, { seconds: false, forceDate: true }))}</dd></div>`).join("")}
+        ${(c.calendar_flags || []).map((g) => `<div data-testid="calendar-flag"><dt class="late-text">${esc(t("fund.calendar_flag", { years: g.years.join(", ") }))}</dt><dd>${esc(stepText(g.step))} · ${esc(t("fund.calendar_flag.hint"))}</dd></div>`).join("")}
         ${(c.overdue || []).map((o) => `<div><dt class="late-text">${esc(t("fund.overdue"))}</dt><dd>${esc(stepText(o.step))} · ${esc(fmtTime(o.due, { seconds: false, forceDate: true }))}</dd></div>`).join("")}
         <div><dt>${esc(t("fund.approved_by"))}</dt><dd>${esc(c.approved_by ? String(c.approved_by).split(":")[1] || c.approved_by : "—")} ${c.approved_at ? esc(fmtTime(c.approved_at)) : ""}</dd></div>
         <div><dt>${esc(t("fund.paid_by"))}</dt><dd>${esc(c.paid_by ? String(c.paid_by).split(":")[1] || c.paid_by : "—")} ${c.paid_at ? esc(fmtTime(c.paid_at)) : ""}</dd></div>

@@ -113,6 +113,12 @@ class SqlBills:
         return [bill(r) for r in self._s.scalars(select(BillRow).where(*criteria)
                                                  .order_by(BillRow.created_at, BillRow.bill_id))]
 
+    def save(self, b: HospitalBill) -> None:
+        row = self._s.get(BillRow, b.bill_id)
+        if row is None:
+            raise LookupError(f"no bill {b.bill_id} to save")
+        write(row, b, items=[dict(i) for i in b.items], routing=dict(b.routing))
+
     def of_admission(self, admission_id: str) -> list[HospitalBill]:
         return self._where(BillRow.admission_id == admission_id)
 
@@ -130,6 +136,25 @@ class SqlIncidentCopy:
 
     def parties(self, incident_id: str) -> list[Party]:
         return [party(p) for p in incident_repo.parties_of(self._s, incident_id)]
+
+    def fled_plate(self, incident_id: str) -> str | None:
+        plate = None
+        for _at, _id, payload in incident_repo.reports_of(self._s, incident_id):
+            plate = ((payload.get("fled_vehicle") or {}).get("plate") or "").strip().upper() or plate
+        return plate
+
+    # the determination is kept among the notes of the hospitals' copy of the incident (no table of its own)
+    def liability(self, incident_id: str) -> Mapping[str, Any] | None:
+        row = incident_repo.incident(self._s, incident_id)
+        found = [n for n in (row.notes or []) if isinstance(n, dict) and n.get("kind") == "liability"] if row else []
+        return dict(found[-1]) if found else None
+
+    def set_liability(self, incident_id: str, determination: Mapping[str, Any]) -> None:
+        row = incident_repo.incident(self._s, incident_id)
+        if row is None:
+            raise LookupError(f"no incident {incident_id}")
+        kept = [n for n in (row.notes or []) if not (isinstance(n, dict) and n.get("kind") == "liability")]
+        row.notes = [*kept, {"kind": "liability", **dict(determination)}]
 
 
 class SqlBillEvents:

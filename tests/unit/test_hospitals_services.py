@@ -161,11 +161,14 @@ def test_a_bills_split_adds_up_and_goes_onto_hospitals_bills_once(desk: Desk) ->
     assert message["schema"] == "hospital-bill/1" and message["created_by"] == f"hospital:{HOSPITAL}"
     assert message["insurer_fen"] + message["fund_fen"] <= message["amount_fen"] == 2_500_000
     assert message["items"] == [{"amount_fen": 2_500_000, "incurred_at": None, "description": ""}]
-    assert message["routing"] == {k: v for k, v in payers.items() if k not in ("insurer_fen", "insurer", "fund_fen",
-                                                                                  "uncovered_fen")}
+    assert message["routing"]["vehicle_plate"] == payers["vehicle_plate"] and message["reasons"] == payers["reasons"]
+    assert message["change"] == "recorded" and message["revision"] == 0 and message["provisional"] is True
+    assert payers["provisional"] is True and "fault_undetermined_assumed_at_fault" in payers["reasons"]
+    assert all(t["zh"] and t["en"] for t in payers["reason_texts"])
     assert desk.state.bills[bill_id].created_by == NURSE
     assert [(k, d) for _, k, _, d in desk.state.timeline][-1] == (
-        "bill_recorded", {"bill_id": bill_id, "amount_fen": 2_500_000, "insurer_fen": 1_800_000, "fund_fen": 700_000})
+        "bill_recorded", {"bill_id": bill_id, "amount_fen": 2_500_000, "insurer_fen": 1_800_000, "fund_fen": 700_000,
+                          "provisional": True})
 
 
 def test_a_second_bill_shares_the_medical_limit_of_the_accident(desk: Desk) -> None:

@@ -230,8 +230,9 @@ def test_a_hospital_bill_makes_the_insurer_owe_its_share_once(claims: Claims) ->
     claims.reported(CPIC_CAR, PICC_CAR, injured=1, movable=False)
     owes = bill(claims, "B-1", 1_800_000)
     assert owes is not None and owes.owed_to_hospital_fen == 1_800_000
-    assert owes.facts["hospital_bills"] == [{"bill_id": "B-1", "hospital_id": "ZB-H-1", "insurer_fen": 1_800_000,
-                                             "amount_fen": 2_500_000}]
+    assert [{k: b[k] for k in ("bill_id", "hospital_id", "insurer_fen", "amount_fen")}
+            for b in owes.facts["hospital_bills"]] == [{"bill_id": "B-1", "hospital_id": "ZB-H-1",
+                                                        "insurer_fen": 1_800_000, "amount_fen": 2_500_000}]
     assert bill(claims, "B-1", 1_800_000) is None, "the same bill delivered again"
     assert bill(claims, "B-2", 0) is None and bill(claims, "B-3", 100, plate="鲁X00000") is None
     assert claims.claim("鲁C90001").owed_to_hospital_fen == 1_800_000

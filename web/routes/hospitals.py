@@ -64,6 +64,8 @@ class BillBody(BaseModel):
     items: list[BillItemBody] = Field(default_factory=list, max_length=500)
     vehicle_plate: str | None = Field(None, max_length=20, description="the vehicle whose 交强险 answers (default: the first listed)")
     window_extended: bool = Field(False, description="the hospital gave written reasons for costs beyond the window")
+    patient_id_number: str | None = Field(None, max_length=40, description="the patient among the incident's parties: "
+                                          "routing uses who the victim is and which vehicle carried them")
 
 
 @router.post("/api/hospitals/{hospital_id}/admissions/{admission_id}/bills", status_code=201,

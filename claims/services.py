@@ -230,15 +230,15 @@ def _set_bill_share(uow: ClaimsUnitOfWork, c: ClaimFile, event: BillReceived, in
     facts = {**c.facts, "hospital_bills": bills}
     extra: dict[str, Any] = {"bill_id": event.bill_id, "hospital_id": event.hospital_id, "insurer_fen": insurer_fen,
                              "owed_to_hospital_fen": owed, "provisional": event.provisional, "liability": event.liability}
-    change = "hospital_bill_owed"
     if event.revision:
-        change = "hospital_share_rerouted"
         extra.update(revision=event.revision, previous_insurer_fen=int((before or {}).get("insurer_fen") or 0))
         owed_back = max(0, (c.paid_fen or 0) - owed) if c.status == "paid" else 0
         facts["owed_back_fen"] = owed_back
         extra["owed_back_fen"] = owed_back
     c = replace(c, owed_to_hospital_fen=owed, facts=facts)
-    return publish(uow, c, change, event.at, **extra)
+    if event.revision:
+        return publish(uow, c, "hospital_share_rerouted", event.at, **extra)
+    return publish(uow, c, "hospital_bill_owed", event.at, **extra)
 
 
 def owe_hospital_share(event: BillReceived, uow: ClaimsUnitOfWork) -> ClaimFile | None:
@@ -256,12 +256,12 @@ def owe_hospital_share(event: BillReceived, uow: ClaimsUnitOfWork) -> ClaimFile 
                 old = uow.claims.for_vehicle(event.incident_id, event.previous_plate)
                 if old is not None and any(b.get("bill_id") == event.bill_id for b in old.facts.get("hospital_bills") or []):
                     uow.claims.save(_set_bill_share(uow, old, event, 0))
-            if event.vehicle_plate:
-                c = uow.claims.for_vehicle(event.incident_id, event.vehicle_plate)
-                known = c is not None and any(b.get("bill_id") == event.bill_id for b in c.facts.get("hospital_bills") or [])
-                if c is not None and (event.insurer_fen > 0 or known):
-                    c = _set_bill_share(uow, c, event, event.insurer_fen)
-                    uow.claims.save(c)
+            found = uow.claims.for_vehicle(event.incident_id, event.vehicle_plate) if event.vehicle_plate else None
+            known = found is not None and any(b.get("bill_id") == event.bill_id
+                                              for b in found.facts.get("hospital_bills") or [])
+            if found is not None and (event.insurer_fen > 0 or known):
+                c = _set_bill_share(uow, found, event, event.insurer_fen)
+                uow.claims.save(c)
         uow.inbox.mark(event.event_id, event.at)
         uow.commit()
     return c

@@ -341,7 +341,7 @@ def apply_for_funeral_costs(cmd: ApplyForFuneralCosts, uow: FundUnitOfWork, *, p
         if uow.cases.for_incident(cmd.incident_id, CaseKind.FUNERAL) is not None:
             raise InvalidState(f"incident {cmd.incident_id} already has a funeral-cost case")
         split = funeral_split(uow, incident, cmd.amount_fen, cmd.deceased_id_number)
-        if not set(split.reasons) & BILL_REASONS - {"vehicle_unknown"}:
+        if split.insurer_fen == 0 and not set(split.reasons) & BILL_REASONS - {"vehicle_unknown"}:
             raise InvalidState("no rescue-fund condition holds for this accident (条例 24): not a fund case")
         if split.fund_fen == 0:
             raise NoFundCondition(

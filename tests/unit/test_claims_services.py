@@ -313,3 +313,34 @@ def test_a_refused_step_keeps_nothing(claims: Claims) -> None:
     with pytest.raises(ValueError):
         claims.step(cid, "assess", amount_fen=-1)
     assert claims.state == before
+
+
+def rerouted(claims: Claims, bill_id: str, plate: str | None, insurer_fen: int, revision: int, previous_plate: str,
+             liability: str | None = "none") -> ClaimFile | None:
+    return C.owe_hospital_share(BillReceived(f"bill_id:{bill_id}:r{revision}", bill_id, INCIDENT, "ZB-H-1", plate,
+                                             2_500_000, insurer_fen, T0 + timedelta(hours=3), revision=revision,
+                                             previous_plate=previous_plate, liability=liability), claims.uow())
+
+
+def test_a_rerouted_bill_lowers_what_the_insurer_owes_once(claims: Claims) -> None:
+    claims.reported(CPIC_CAR, PICC_CAR, injured=1, movable=False)
+    bill(claims, "B-1", 1_800_000)
+    owes = rerouted(claims, "B-1", "鲁C90001", 180_000, 1, "鲁C90001")
+    assert rerouted(claims, "B-1", "鲁C90001", 180_000, 1, "鲁C90001") is None  # redelivered
+    assert owes is not None and owes.owed_to_hospital_fen == 180_000
+    assert claims.changes(key=owes.claim_id) == ["opened", "hospital_bill_owed", "hospital_share_rerouted"]
+
+
+def test_a_rerouted_bill_moves_its_share_to_the_vehicle_that_now_answers(claims: Claims) -> None:
+    claims.reported(CPIC_CAR, PICC_CAR, injured=1, movable=False)
+    bill(claims, "B-1", 1_800_000)
+    rerouted(claims, "B-1", "鲁C90002", 1_800_000, 1, "鲁C90001", liability="full")
+    assert claims.claim("鲁C90001").owed_to_hospital_fen == 0
+    assert claims.claim("鲁C90002").owed_to_hospital_fen == 1_800_000
+
+
+def test_the_insurer_never_owes_hospitals_more_than_its_limit_for_the_liability(claims: Claims) -> None:
+    claims.reported(CPIC_CAR, PICC_CAR, injured=1, movable=False)
+    owes = C.owe_hospital_share(BillReceived("bill_id:B-9", "B-9", INCIDENT, "ZB-H-1", "鲁C90001", 2_500_000,
+                                             1_800_000, T0 + timedelta(hours=2), liability="none"), claims.uow())
+    assert owes is not None and owes.owed_to_hospital_fen == 180_000  # not at fault: 1,800 yuan (ci_settlement)

@@ -256,6 +256,34 @@ def test_incident_facts_and_parties_come_from_the_hospitals_copy(kit: Kit) -> No
         assert uow.incidents.parties("INC-NOPE") == []
 
 
+
+def test_a_rerouted_bill_is_saved_over_the_first_split(kit: Kit) -> None:
+    add(kit, admission(), bill("B-1"))
+    with kit.uow() as uow:
+        uow.bills.save(replace(bill("B-1"), insurer_fen=180_000, fund_fen=2_320_000,
+                               routing={"reasons": ["insured_not_at_fault"], "revision": 1, "vehicle_plate": "鲁P12345"}))
+        uow.commit()
+    with kit.uow() as uow:
+        [b] = uow.bills.of_incident("INC-1")
+        assert (b.insurer_fen, b.fund_fen, b.routing["revision"]) == (180_000, 2_320_000, 1)
+        with pytest.raises(LookupError):
+            uow.bills.save(bill("B-NOPE"))
+
+
+def test_an_incidents_liability_is_kept_and_a_review_replaces_it(kit: Kit) -> None:
+    kit.copy_incident(IncidentFacts("INC-1", T0, "injury", False, None, 1, 0), [Party(name="张某", plate="鲁P12345")])
+    with kit.uow() as uow:
+        assert uow.incidents.liability("INC-1") is None and uow.incidents.fled_plate("INC-1") is None
+        uow.incidents.set_liability("INC-1", {"shares": {"鲁P12345": "none"}, "source": "joint_desk"})
+        uow.commit()
+    with kit.uow() as uow:
+        uow.incidents.set_liability("INC-1", {"shares": {"鲁P12345": "full"}, "source": "review"})
+        uow.commit()
+    with kit.uow() as uow:
+        found = uow.incidents.liability("INC-1")
+        assert found is not None and found["shares"] == {"鲁P12345": "full"} and found["source"] == "review"
+
+
 # ------------------------------------------------------------------------------- the SQL adapter alone
 def test_a_sql_unit_of_work_that_joins_a_callers_transaction_leaves_the_commit_to_the_caller(sql_store: Any) -> None:
     """An HTTP request (with its audit line) or a batch of notices owns the transaction the desk's work joins."""

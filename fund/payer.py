@@ -248,17 +248,13 @@ class Answering:
     at_fault: bool | None             # that vehicle's driver; None while liability is undetermined
     reasons: tuple[str, ...]          # why this vehicle (or none)
     patient_role: str | None = None
+    candidates: int = 1               # motor vehicles that could answer (liability picks among several)
 
     @property
     def provisional(self) -> bool:
-        """The split may change once liability is decided: an insurer answers and fault is undetermined."""
-        return self.cover.insured and self.at_fault is None
-
-
-def _cover(p: Party, hit_and_run: bool) -> VehicleCover:
-    return VehicleCover(has_ci=p.has_ci, insurer_code=p.insurer or None, identified=True, hit_and_run=hit_and_run,
-                        driver_unlicensed=p.licensed is False, driver_drunk=bool(p.drunk),
-                        vehicle_stolen=bool(p.vehicle_stolen))
+        """The split may change once liability is decided: fault is undetermined and an insurer answers (its
+        limit depends on fault) or several vehicles could answer (the most liable will)."""
+        return self.at_fault is None and (self.cover.insured or self.candidates > 1)
 
 
 def answering_vehicle(parties: list[Party] | tuple[Party, ...], *, hit_and_run: bool = False,
@@ -290,10 +286,11 @@ def answering_vehicle(parties: list[Party] | tuple[Party, ...], *, hit_and_run: 
     by_plate = {plate_of(p.plate): p for p in motor}
     reasons: list[str] = []
 
-    def found(p: Party, *why: str) -> Answering:
+    def found(p: Party, *why: str, candidates: int = 1) -> Answering:
         plate = plate_of(p.plate)
         degree = liability.get(plate)
-        return Answering(_cover(p, hit_and_run), plate, at_fault_of(degree), tuple(why), role)
+        return Answering(VehicleCover.from_party(p, hit_and_run=hit_and_run), plate, at_fault_of(degree), tuple(why),
+                         role, candidates)
 
     if hit_and_run:
         fled = next((p for p in motor if role_of(p) == FLED), None)
@@ -321,7 +318,7 @@ def answering_vehicle(parties: list[Party] | tuple[Party, ...], *, hit_and_run: 
             others = sorted(others, key=lambda p: rank.get(liability.get(plate_of(p.plate)) or "none", len(rank)))
         if own is not None and own in by_plate:
             reasons.append("other_vehicle_answers")
-        return found(others[0], *reasons)
+        return found(others[0], *reasons, candidates=len(others))
     victim = patient
     non_motor_liable = any(p is not victim and not is_motor_vehicle(p) and role_of(p) != "occupant" for p in parties)
     if non_motor_liable and not motor:

@@ -22,7 +22,6 @@ from accidentlink.money import check_fen
 from accidentlink.reports import Party
 from claims import ci_limits_on
 from claims.settlement import hospital_direct_payment
-from fund.payer_reasons import PAYER_REASONS
 from fund.provinces import ProvinceRules
 from fund.window import Bill, split_by_window
 
@@ -219,10 +218,6 @@ def route_rescue_bill(
     )
     return split
 
-
-def reason_sources(split: PayerSplit) -> dict[str, str]:
-    """The instrument behind each reason code of a split (for the case file)."""
-    return {r: PAYER_REASONS[r].source for r in split.reasons if r in PAYER_REASONS}
 
 
 # ---------------------------------------------------------------- whose 交强险 answers for this victim

@@ -150,6 +150,31 @@ def reassign(incident_id: str, body: ReassignBody, request: Request, p: Principa
     return idempotent(request, p, run)
 
 
+@router.get("/api/incidents/{incident_id}/parties",
+            summary="Who each party is (role, vehicle, non-motor or not) and the fleeing vehicle, personal data masked")
+def incident_parties(incident_id: str, request: Request, p: Principal = Depends(dispatcher)) -> dict[str, Any]:
+    from accidentlink.masking import mask_name, mask_text
+    from accidentlink.vehicles import is_motor_vehicle, plate_of, role_of
+    from connectors.sql.hospitals import party
+
+    c = container(request)
+    with c.store("dispatch").read() as s:
+        if s.get(IncidentRow, incident_id) is None:
+            raise NotFound(f"no incident {incident_id}")
+        fled: dict[str, Any] | None = None
+        for _at, _id, payload in repo.reports_of(s, incident_id):
+            fled = {**(fled or {}), **{k: v for k, v in (payload.get("fled_vehicle") or {}).items() if v}} \
+                if payload.get("fled_vehicle") else fled
+        parties = [party(x) for x in repo.parties_of(s, incident_id)]
+    if fled and fled.get("driver"):
+        driver = str(fled["driver"])
+        fled["driver"] = mask_name(driver) if len(driver) <= 4 else mask_text(driver)  # a name, or a description
+    return {"incident_id": incident_id, "fled_vehicle": fled,
+            "parties": [{"role": role_of(x), "plate": plate_of(x.plate), "vehicle_type": x.vehicle_type,
+                         "vehicle_plate": plate_of(x.vehicle_plate), "insurer": x.insurer, "name": mask_name(x.name),
+                         "motor_vehicle": is_motor_vehicle(x)} for x in parties]}
+
+
 class LiabilityShare(BaseModel):
     model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
     plate: str = Field(min_length=1, max_length=20)

@@ -205,3 +205,33 @@ def test_funeral_costs_an_identified_insured_vehicle_owes_go_to_its_insurer_firs
     refused = p.post("/api/fund/funeral-applications", maker, body)
     assert refused.status == 409 and "PICC" in refused.body["error"], refused.body
     assert _case(p, maker, inc["incident_id"]) is None
+
+
+@pytest.mark.timeout(180)
+def test_the_dispatcher_sees_who_each_party_is_and_the_fleeing_vehicle(shared_platform, page, artifacts):
+    from playwright.sync_api import expect
+
+    from tests.e2e.test_dashboard import sign_in
+
+    p = shared_platform
+    dispatcher = p.token("dispatcher", "调度员")
+    r = report(lat=36.50, lon=116.02, injured=2, hit_and_run=True,
+               parties=[party("鲁P70071", "PICC"), {"name": "赵某", "id_number": OCCUPANT_ID, "role": "occupant",
+                                                     "vehicle_plate": "鲁P70071"}, walker()],
+               fled_vehicle={"model": "白色面包车", "colour": "白", "direction": "向东", "driver": "王小二"})
+    inc = _incident(p, dispatcher, r)
+    who = p.get(f"/api/incidents/{inc['incident_id']}/parties", dispatcher).body
+    assert [x["role"] for x in who["parties"]] == ["driver", "occupant", "pedestrian"]
+    assert who["fled_vehicle"]["model"] == "白色面包车" and who["fled_vehicle"]["driver"] != "王小二"
+    assert OCCUPANT_ID not in json.dumps(who, ensure_ascii=False)
+
+    sign_in(page, p.base_url, dispatcher)
+    card = page.locator(f'[data-testid="incident-card"][data-incident="{inc["incident_id"]}"]')
+    expect(card).to_be_visible(timeout=15_000)
+    card.click()
+    detail = page.locator(f'[data-testid="incident-detail"][data-incident="{inc["incident_id"]}"]')
+    expect(detail.get_by_test_id("fled-vehicle")).to_contain_text("白色面包车", timeout=10_000)
+    expect(detail.locator('[data-role="occupant"]')).to_contain_text("乘车人")
+    expect(detail.locator('[data-role="pedestrian"]')).to_contain_text("行人")
+    assert "王小二" not in page.content()
+    page.screenshot(path=str(artifacts / "dashboard-parties.png"))

@@ -145,7 +145,7 @@ class Container:
         if group == "hospitals":
             from connectors.sql.hospitals import HospitalsHandler
 
-            return HospitalsHandler(self.hospitals_uow, self.store("hospitals"), self.clock)
+            return HospitalsHandler(self.hospitals_uow, self.store("hospitals"), self.clock, self.settings.province)
         if group == "dispatch":
             from connectors.sql.dispatch import DispatchHandler
 

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from accidentlink.clock import iso, parse_aware
+from accidentlink.vehicles import ROLES
 
 SCHEMA = "accident-report/1"
 SOURCES = ("122", "120", "12123", "ecall", "video")
@@ -50,11 +51,26 @@ class Party:
     licensed: bool | None = None
     drunk: bool | None = None
     vehicle_stolen: bool | None = None
+    # Who the party is (contract additions, version 2; ``accidentlink.vehicles``): driver (default with a plate),
+    # occupant (rode in ``vehicle_plate``), pedestrian, cyclist, fled.
+    role: str | None = None
+    vehicle_plate: str | None = None
 
     @property
     def has_ci(self) -> bool:
         """The vehicle has compulsory third-party insurance (交强险)."""
         return bool(self.insurer) and bool(self.ci_policy)
+
+
+@dataclass(frozen=True)
+class FledVehicle:
+    """A hit-and-run's fleeing vehicle as the caller describes it (程序规定 16 [O]); every field optional."""
+
+    plate: str | None = None
+    model: str | None = None
+    colour: str | None = None
+    direction: str | None = None
+    driver: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,7 @@ class AccidentReport:
     parties: tuple[Party, ...] = ()
     description: str = ""
     schema: str = SCHEMA
+    fled_vehicle: FledVehicle | None = None
 
     @property
     def casualties(self) -> int:
@@ -89,6 +106,10 @@ class AccidentReport:
         d["hazards"] = list(self.hazards)
         d["parties"] = [{k: v for k, v in vars(p).items() if v is not None or k in ("insurer", "ci_policy")}
                         for p in self.parties]
+        if self.fled_vehicle is None:
+            del d["fled_vehicle"]
+        else:
+            d["fled_vehicle"] = {k: v for k, v in vars(self.fled_vehicle).items() if v is not None}
         if self.reporter is None:
             del d["reporter"]
         else:
@@ -236,6 +257,11 @@ def report_from_dict(doc: Any) -> AccidentReport:
         flags = {}
         for flag in ("licensed", "drunk", "vehicle_stolen"):
             flags[flag] = _get(p, flag, (bool,), required=False, where=where)
+        role = _text(p, "role", where, max_len=20)
+        if role is not None and role not in ROLES:
+            raise InvalidReport(f"field '{where}role' must be one of {', '.join(ROLES)}; got {role[:20]!r}")
+        flags["role"] = role
+        flags["vehicle_plate"] = _text(p, "vehicle_plate", where, max_len=20)
         parties.append(Party(
             name=_text(p, "name", where), phone=_text(p, "phone", where, max_len=40),
             id_number=_text(p, "id_number", where, max_len=40), plate=_text(p, "plate", where, max_len=20),
@@ -243,10 +269,16 @@ def report_from_dict(doc: Any) -> AccidentReport:
             ci_policy=_text(p, "ci_policy", where, max_len=60), **flags,
         ))
     description = _text(doc, "description", max_len=4000) or ""
+    fled = _get(doc, "fled_vehicle", (dict,), required=False)
+    fled_vehicle = None if fled is None else FledVehicle(
+        plate=_text(fled, "plate", "fled_vehicle.", max_len=20), model=_text(fled, "model", "fled_vehicle.", max_len=100),
+        colour=_text(fled, "colour", "fled_vehicle.", max_len=40),
+        direction=_text(fled, "direction", "fled_vehicle.", max_len=100),
+        driver=_text(fled, "driver", "fled_vehicle.", max_len=200))
     return AccidentReport(
         report_id=report_id, source=source, reported_at=reported_at,
         location=Location(float(lat), float(lon), address),
         injured=counts["injured"], fatalities=counts["fatalities"], vehicles_movable=movable,
         hit_and_run=hit_and_run, hazards=hazards, reporter=reporter, parties=tuple(parties),
-        description=description,
+        description=description, fled_vehicle=fled_vehicle,
     )

@@ -32,6 +32,10 @@ class BillReceived:
     amount_fen: int | None
     insurer_fen: int
     at: datetime
+    revision: int = 0                       # 0: the first split; n: routed again (liability decided)
+    previous_plate: str | None = None       # a re-routing: the vehicle that answered before
+    liability: str | None = None            # the answering driver's liability, once determined
+    provisional: bool = False               # liability undetermined: the at-fault limit was used
 
 
 # ---------------------------------------------------------------- commands

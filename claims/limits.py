@@ -23,10 +23,6 @@ class CiLimits:
     property_fen: int
     source: str
 
-    @property
-    def total_fen(self) -> int:
-        return self.death_disability_fen + self.medical_fen + self.property_fen
-
 
 @lru_cache(maxsize=1)
 def _table() -> tuple[tuple[date, dict, str], ...]:

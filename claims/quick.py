@@ -16,11 +16,9 @@ missing sticker, a hit facility) come in as keyword arguments, set by whoever le
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 
+from accidentlink import vehicles
 from accidentlink.reports import AccidentReport, Party
 from claims.reasons import Reason
 
@@ -89,14 +87,14 @@ def reason(code: str, **fmt: object) -> QuickReason:
     return QuickReason(code=code, zh=zh.format(**fmt), en=en.format(**fmt), source=source, action=action)
 
 
-@lru_cache(maxsize=1)
 def non_motor_vehicle_types() -> frozenset[str]:
-    doc = json.loads(resources.files("claims").joinpath("rules/quick_handling.json").read_text("utf-8"))
-    return frozenset(v.strip().lower() for v in doc["non_motor_vehicle_types"]["values"])
+    """The one list every context reads (``accidentlink/rules/vehicle_types.json``)."""
+    return vehicles.non_motor_types()
 
 
 def is_non_motor(party: Party) -> bool:
-    return (party.vehicle_type or "").strip().lower() in non_motor_vehicle_types()
+    """A cyclist, a pedestrian or a non-motor vehicle, plate or not (``accidentlink.vehicles``)."""
+    return vehicles.role_of(party) in (vehicles.PEDESTRIAN, vehicles.CYCLIST) or vehicles.is_non_motor_type(party.vehicle_type)
 
 
 def _plate(party: Party) -> str | None:
@@ -131,6 +129,8 @@ def check_quick_handling(
     motor: list[Party] = []
     non_motor = unplated = False
     for party in report.parties:
+        if vehicles.role_of(party) == vehicles.OCCUPANT:
+            continue  # a person in a vehicle another party stands for
         if is_non_motor(party):
             non_motor = True
             continue

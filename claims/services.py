@@ -196,23 +196,64 @@ def _open_quick_case(uow: ClaimsUnitOfWork, incident: IncidentCopy, parties: tup
 
 
 # ---------------------------------------------------------------- hospitals' bills, timers
+def _direct_payment_cap(c: ClaimFile, claimed_fen: int, at_fault: bool | None) -> int:
+    """What the insurer owes hospitals of this accident at most: the 交强险 medical limit in force on the crash
+    date for its driver's liability (undetermined: at fault), through ``claims.settlement`` (条例 21, 23 [O])."""
+    from accidentlink.clock import parse_aware
+    from claims.settlement import ci_settlement
+
+    reported = c.facts.get("reported_at")
+    day = parse_aware(reported) if reported else c.opened_at
+    return ci_settlement(day, at_fault is not False, claimed_fen, 0, 0).medical.paid_by_ci_fen
+
+
+def _set_bill_share(uow: ClaimsUnitOfWork, c: ClaimFile, event: BillReceived, insurer_fen: int) -> ClaimFile:
+    """This bill's share on the claim (replacing an earlier revision's), the claim's total owed to hospitals
+    capped by its 交强险 limit, and one ``claims.events`` message saying what changed; if the insurer already
+    paid more than it now owes, the difference is recorded as owed back to it (never paid twice)."""
+    bills = [b for b in (c.facts.get("hospital_bills") or []) if b.get("bill_id") != event.bill_id]
+    before = next((b for b in (c.facts.get("hospital_bills") or []) if b.get("bill_id") == event.bill_id), None)
+    if insurer_fen:
+        bills.append({"bill_id": event.bill_id, "hospital_id": event.hospital_id, "insurer_fen": insurer_fen,
+                      "amount_fen": event.amount_fen, "revision": event.revision, "liability": event.liability,
+                      "provisional": event.provisional})
+    claimed = sum(int(b.get("insurer_fen") or 0) for b in bills)
+    at_fault = None if event.liability is None else event.liability != "none"
+    owed = min(claimed, _direct_payment_cap(c, claimed, at_fault))
+    facts = {**c.facts, "hospital_bills": bills}
+    extra: dict[str, Any] = {"bill_id": event.bill_id, "hospital_id": event.hospital_id, "insurer_fen": insurer_fen,
+                             "owed_to_hospital_fen": owed, "provisional": event.provisional, "liability": event.liability}
+    if event.revision:
+        extra.update(revision=event.revision, previous_insurer_fen=int((before or {}).get("insurer_fen") or 0))
+        owed_back = max(0, (c.paid_fen or 0) - owed) if c.status == "paid" else 0
+        facts["owed_back_fen"] = owed_back
+        extra["owed_back_fen"] = owed_back
+    c = replace(c, owed_to_hospital_fen=owed, facts=facts)
+    if event.revision:
+        return publish(uow, c, "hospital_share_rerouted", event.at, **extra)
+    return publish(uow, c, "hospital_bill_owed", event.at, **extra)
+
+
 def owe_hospital_share(event: BillReceived, uow: ClaimsUnitOfWork) -> ClaimFile | None:
-    """赔付前置: the insurer of the vehicle pays the hospital directly within the medical limit; the fund
-    covers only the excess (the same split, ``fund.route_rescue_bill``, so no fen is owed twice). Once per
-    bill; returns the claim that now owes, if any."""
+    """赔付前置: the insurer of the vehicle pays the hospital directly within the medical limit for the crash date
+    and its driver's liability; the fund covers only the excess (the same split, ``fund.route_rescue_bill``, so no
+    fen is owed twice). A re-routed bill (liability decided) moves its share: off the claim of the vehicle that
+    answered before, onto the one that answers now, each told on ``claims.events`` once per revision. Returns
+    the claim that now owes, if any."""
     with uow:
         if uow.inbox.seen(event.event_id):
             return None
         c = None
-        if event.insurer_fen > 0 and event.vehicle_plate and event.incident_id:
-            c = uow.claims.for_vehicle(event.incident_id, event.vehicle_plate)
-            if c is not None:
-                bill = {"bill_id": event.bill_id, "hospital_id": event.hospital_id, "insurer_fen": event.insurer_fen,
-                        "amount_fen": event.amount_fen}
-                c = replace(c, owed_to_hospital_fen=c.owed_to_hospital_fen + event.insurer_fen,
-                            facts={**c.facts, "hospital_bills": [*(c.facts.get("hospital_bills") or []), bill]})
-                c = publish(uow, c, "hospital_bill_owed", event.at, bill_id=event.bill_id,
-                            hospital_id=event.hospital_id, insurer_fen=event.insurer_fen)
+        if event.incident_id:
+            if event.revision and event.previous_plate and event.previous_plate != event.vehicle_plate:
+                old = uow.claims.for_vehicle(event.incident_id, event.previous_plate)
+                if old is not None and any(b.get("bill_id") == event.bill_id for b in old.facts.get("hospital_bills") or []):
+                    uow.claims.save(_set_bill_share(uow, old, event, 0))
+            found = uow.claims.for_vehicle(event.incident_id, event.vehicle_plate) if event.vehicle_plate else None
+            known = found is not None and any(b.get("bill_id") == event.bill_id
+                                              for b in found.facts.get("hospital_bills") or [])
+            if found is not None and (event.insurer_fen > 0 or known):
+                c = _set_bill_share(uow, found, event, event.insurer_fen)
                 uow.claims.save(c)
         uow.inbox.mark(event.event_id, event.at)
         uow.commit()

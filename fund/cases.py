@@ -19,11 +19,11 @@ from typing import Any, NamedTuple, Union
 from accidentlink.clock import CST, iso
 from accidentlink.money import check_fen
 from accidentlink.reports import AccidentReport
+from accidentlink.vehicles import FLED, is_motor_vehicle, role_of
 from claims import medical_limit_fen
 from fund.provinces import ProvinceRules, province_rules
 from fund.workdays import WorkCalendar, add_working_days, default_calendar, uncovered_years
 
-NON_MOTOR_TYPES = frozenset({"pedestrian", "bicycle", "e-bike", "ebike", "electric_bicycle", "non_motor"})
 
 
 # ---- errors (the HTTP layer maps: 409 state, 403 person, 422 amount) -------------------------
@@ -181,8 +181,28 @@ class HitAndRunSolved:
     at: datetime
 
 
+@dataclass(frozen=True)
+class SplitChanged:
+    """The bills were routed again (liability decided or reviewed): what the fund covers is now ``eligible_fen``.
+
+    ``approval_withdrawn``: an approval above the new entitlement no longer stands (the case is ``applied``
+    again). ``owed_back_fen``: of an advance already paid, what the fund has paid beyond its share, now owed
+    back to it (in total, after this change; ``owed_back_change_fen`` this change's part) by ``owed_by``.
+    ``further_owed_fen``: the fund's share above what it paid, for a supplementary application."""
+
+    case_id: str
+    previous_fen: int
+    eligible_fen: int
+    at: datetime
+    approval_withdrawn: bool = False
+    owed_back_fen: int = 0
+    owed_back_change_fen: int = 0
+    owed_by: str | None = None
+    further_owed_fen: int = 0
+
+
 FundEvent = Union[CaseOpened, PoliceNotified, ApplicationReceived, AdvanceApproved, AdvanceRejected,
-                  AdvancePaid, RecoveryOpened, HitAndRunSolved]
+                  AdvancePaid, RecoveryOpened, HitAndRunSolved, SplitChanged]
 
 
 def event_to_dict(event: FundEvent) -> dict[str, Any]:
@@ -210,13 +230,6 @@ def case_to_dict(case: FundCase) -> dict[str, Any]:
 
 # ---- opening -------------------------------------------------------------------------------
 
-def _is_motor_vehicle(vehicle_type: str | None, plate: str | None) -> bool:
-    """Only motor vehicles carry 交强险 or bring in the fund (条例 2, 24 [O])."""
-    if vehicle_type is not None:
-        return vehicle_type.lower() not in NON_MOTOR_TYPES
-    return plate is not None
-
-
 def open_case_reasons(report: AccidentReport, *, rescue_costs_fen: int = 0, at_fault: bool | None = None,
                       accident_date: date | None = None) -> list[str]:
     """Why the fund must advance: hit-and-run, an uninsured vehicle, costs above the limit (条例 24 [O]).
@@ -229,7 +242,9 @@ def open_case_reasons(report: AccidentReport, *, rescue_costs_fen: int = 0, at_f
     reasons = []
     if report.hit_and_run:
         reasons.append("hit_and_run")
-    if any(_is_motor_vehicle(p.vehicle_type, p.plate) and not p.has_ci for p in report.parties):
+    # only motor vehicles carry 交强险 (条例 2 [O]): never an e-bike or bicycle, plate or not (one list:
+    # accidentlink/vehicles.py); a fleeing vehicle is the hit-and-run reason's, not an "uninsured" one
+    if any(is_motor_vehicle(p) and role_of(p) != FLED and not p.has_ci for p in report.parties):
         reasons.append("uninsured_vehicle")
     on = accident_date or report.reported_at.astimezone(CST).date()
     if rescue_costs_fen > medical_limit_fen(on, at_fault=at_fault is not False):
@@ -334,6 +349,37 @@ def pay(case: FundCase, payer_person: str, *, at: datetime) -> tuple[FundCase, l
     new = replace(case, state=CaseState.PAID, paid_fen=case.approved_fen, paid_by=payer_person, paid_at=at)
     return new, [AdvancePaid(case.case_id, case.approved_fen, payer_person, at),
                  RecoveryOpened(case.case_id, case.approved_fen, case.responsible_party, at)]
+
+
+def change_split(case: FundCase, eligible_fen: int, *, at: datetime, previous_fen: int,
+                 owed_back_recorded_fen: int = 0, owed_by: str | None = None) -> tuple[FundCase, list[FundEvent]]:
+    """The fund's share of the incident's bills changed after re-routing (程序规定 60 [O] liability; 条例 24 [O]).
+
+    Money already paid is never paid twice: a paid advance above the new share becomes an amount owed back to
+    the fund (``owed_back_recorded_fen``: what the ledger already records as owed back); below it, the rest is
+    owed further. An approval above the new share is withdrawn (the case is ``applied`` again, for the new
+    amount); an application's amount follows the share. No change, no event.
+    """
+    check_fen(eligible_fen, "eligible_fen")
+    if case.state is CaseState.PAID:
+        paid = case.paid_fen or 0
+        owed_back = max(0, paid - eligible_fen)
+        further = max(0, eligible_fen - paid)
+        delta = owed_back - owed_back_recorded_fen
+        if delta == 0 and eligible_fen == previous_fen:
+            return case, []
+        return case, [SplitChanged(case.case_id, previous_fen, eligible_fen, at, owed_back_fen=owed_back,
+                                   owed_back_change_fen=delta, owed_by=owed_by if owed_back else None,
+                                   further_owed_fen=further)]
+    if eligible_fen == previous_fen:
+        return case, []
+    if case.state is CaseState.APPROVED and (case.approved_fen or 0) > eligible_fen:
+        new = replace(case, state=CaseState.APPLIED, requested_fen=eligible_fen, approved_fen=None, approved_by=None,
+                      second_approved_by=None, approved_at=None)
+        return new, [SplitChanged(case.case_id, previous_fen, eligible_fen, at, approval_withdrawn=True)]
+    if case.state is CaseState.APPLIED:
+        case = replace(case, requested_fen=eligible_fen)
+    return case, [SplitChanged(case.case_id, previous_fen, eligible_fen, at)]
 
 
 def solve_hit_and_run(case: FundCase, *, driver_ref: str, at: datetime) -> tuple[FundCase, list[FundEvent]]:

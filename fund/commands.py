@@ -73,6 +73,7 @@ class ApplyForFuneralCosts:
     relative: str
     notice_ref: str     # the police body-disposal notice (尸体处理通知书)
     at: datetime
+    deceased_id_number: str | None = None  # the deceased among the parties: which vehicle's 交强险 answers
 
 
 # ---------------------------------------------------------------- the desk's queries

@@ -8,6 +8,8 @@ Each posting is a tuple of ``LedgerEntry`` legs whose debits equal their credits
   advances, it does not give; 道路交通安全法 75 [S]).
 - ``fund.recovery_receivable``: advances claimed back from a named party.
 - ``fund.written_off``: recoveries given up (an expense).
+- ``fund.owed_back_receivable``: paid advances above the fund's share once the bills were routed again
+  (liability decided): owed back to the fund by the insurer that now owes them. Its balance is what is owed.
 """
 from __future__ import annotations
 
@@ -16,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from accidentlink.money import check_fen
-from fund.cases import AdvancePaid, FundEvent, HitAndRunSolved, RecoveryOpened
+from fund.cases import AdvancePaid, FundEvent, HitAndRunSolved, RecoveryOpened, SplitChanged
 
 BANK = "fund.bank"
 ADVANCES = "fund.advances"
 RECOVERY_RECEIVABLE = "fund.recovery_receivable"
 WRITTEN_OFF = "fund.written_off"
+OWED_BACK = "fund.owed_back_receivable"
 
 
 class UnbalancedPosting(ValueError):
@@ -86,7 +89,19 @@ def write_off_entries(case_id: str, amount_fen: int, at: datetime) -> tuple[Ledg
     return _posting(case_id, WRITTEN_OFF, RECOVERY_RECEIVABLE, amount_fen, at, "recovery written off")
 
 
-def entries_for_event(event: FundEvent, *, outstanding_advance_fen: int = 0) -> tuple[LedgerEntry, ...]:
+def owed_back_entries(case_id: str, change_fen: int, owed_by: str | None, at: datetime, *,
+                      debtor_known: bool = False) -> tuple[LedgerEntry, ...]:
+    """A paid advance above the fund's new share: owed back (debit the receivable, credit the advance or its
+    recovery claim); a negative change (a review that raised the share again) reverses that much."""
+    against = RECOVERY_RECEIVABLE if debtor_known else ADVANCES
+    memo = f"re-routed: owed back by {owed_by or 'the party now liable'}"
+    if change_fen >= 0:
+        return _posting(case_id, OWED_BACK, against, change_fen, at, memo)
+    return _posting(case_id, against, OWED_BACK, -change_fen, at, "re-routed again: less owed back")
+
+
+def entries_for_event(event: FundEvent, *, outstanding_advance_fen: int = 0,
+                      debtor_known: bool = False) -> tuple[LedgerEntry, ...]:
     """The postings a case event makes; events that move no money make none.
 
     ``RecoveryOpened`` with an unknown debtor leaves the advance in ``fund.advances`` until
@@ -97,6 +112,9 @@ def entries_for_event(event: FundEvent, *, outstanding_advance_fen: int = 0) -> 
         return advance_paid_entries(event.case_id, event.amount_fen, event.at)
     if isinstance(event, RecoveryOpened) and event.debtor is not None:
         return recovery_opened_entries(event.case_id, event.amount_fen, event.debtor, event.at)
+    if isinstance(event, SplitChanged) and event.owed_back_change_fen:
+        return owed_back_entries(event.case_id, event.owed_back_change_fen, event.owed_by, event.at,
+                                 debtor_known=debtor_known)
     if isinstance(event, HitAndRunSolved) and outstanding_advance_fen:
         return recovery_opened_entries(event.case_id, outstanding_advance_fen, event.driver_ref, event.at)
     return ()

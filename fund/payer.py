@@ -21,6 +21,7 @@ from enum import Enum
 from accidentlink.money import check_fen
 from accidentlink.reports import Party
 from claims import ci_limits_on
+from claims.settlement import hospital_direct_payment
 from fund.provinces import ProvinceRules
 from fund.window import Bill, split_by_window
 
@@ -44,11 +45,12 @@ class VehicleCover:
     vehicle_stolen: bool = False
     deliberate: bool = False
     motor_vehicle: bool = True    # False: a non-motor party (bicycle, pedestrian) was liable
+    own_vehicle: bool = False     # the victim's own vehicle (they drove or rode in it): not a third party (条例 3, 21)
 
     @property
     def insured(self) -> bool:
-        """A known vehicle with 交强险 in force."""
-        return self.identified and self.has_ci
+        """A known vehicle with 交强险 in force that answers for this victim (never for its own occupants)."""
+        return self.identified and self.has_ci and not self.own_vehicle
 
     @property
     def exclusions(self) -> tuple[str, ...]:
@@ -88,19 +90,6 @@ class PayerSplit:
     def __post_init__(self) -> None:
         if self.insurer_fen + self.fund_fen + self.uncovered_fen != self.bill_fen:
             raise AssertionError("payer split does not add up to the bill")
-
-
-_SOURCES = {
-    "above_ci_limit": "条例 24(1) [O]",
-    "no_ci": "条例 24(2) [O]",
-    "hit_and_run_vehicle_unknown": "条例 24(3) [O]",
-    "hit_and_run_uninsured": "条例 24(2)-(3) [O]",
-    "insurer_advances_then_recovers": "条例 22 [O]",
-    "insurer_pays_no_property_loss": "条例 22 [O]",
-    "property_never_by_fund": "条例 24 [O]",
-    "non_motor_party": "公交管〔2020〕161号 [S]",
-    "outside_rescue_window": "办法 (MoF order 107, 2022) [S]",
-}
 
 
 def _limit_fen(kind: CostKind, accident_date: date, at_fault: bool) -> int:
@@ -146,8 +135,9 @@ def route_bill(
         # insurance pays first when that party does not pay or is unknown (公交管〔2020〕161号 [S]).
         return PayerSplit(bill_fen, 0, 0, bill_fen, None, 0, ("non_motor_party",), 0, 0, vehicle.identified,
                           "basic_medical_insurance" if kind is not CostKind.PROPERTY else "party_liable")
-    if at_fault is None:
-        reasons.append("fault_undetermined_assumed_at_fault")
+    if vehicle.insured:
+        reasons.append("fault_undetermined_assumed_at_fault" if at_fault is None
+                       else "insured_at_fault" if at_fault else "insured_not_at_fault")
     limit = _limit_fen(kind, accident_date, at_fault is not False)
     remaining_limit = max(0, limit - already_paid_by_insurer_fen)
     exclusions = vehicle.exclusions if vehicle.insured else ()
@@ -167,8 +157,9 @@ def route_bill(
                           "party_liable" if bill_fen > insurer else None)
 
     if vehicle.insured:
-        insurer = min(bill_fen, remaining_limit)
-        excess = bill_fen - insurer
+        insurer, excess = hospital_direct_payment(bill_fen, remaining_limit)  # 赔付前置 within the limit
+        if kind is CostKind.FUNERAL:
+            reasons.append("ci_death_disability_first")
         if vehicle.hit_and_run:
             reasons.append("hit_and_run_insured")
         if remaining_limit == 0:
@@ -183,7 +174,9 @@ def route_bill(
     else:
         insurer = 0
         excess = bill_fen
-        if not vehicle.identified:
+        if vehicle.own_vehicle:
+            reasons.append("own_vehicle_not_third_party")
+        elif not vehicle.identified:
             reasons.append("hit_and_run_vehicle_unknown" if vehicle.hit_and_run else "vehicle_unknown")
         else:
             reasons.append("hit_and_run_uninsured" if vehicle.hit_and_run else "no_ci")
@@ -226,6 +219,104 @@ def route_rescue_bill(
     return split
 
 
-def reason_sources(split: PayerSplit) -> dict[str, str]:
-    """The instrument behind each reason code of a split (for the case file)."""
-    return {r: _SOURCES[r] for r in split.reasons if r in _SOURCES}
+
+# ---------------------------------------------------------------- whose 交强险 answers for this victim
+LIABILITY_DEGREES = ("full", "primary", "equal", "secondary", "none")  # 程序规定 60 [O], most to least
+
+
+def at_fault_of(degree: str | None) -> bool | None:
+    """A driver's liability as the 交强险 limit reads it: any share is at fault, ``none`` is not (domain.md §2
+    [S]); None while undetermined (the bill's split is then provisional)."""
+    if degree is None:
+        return None
+    if degree not in LIABILITY_DEGREES:
+        raise ValueError(f"liability must be one of {', '.join(LIABILITY_DEGREES)}")
+    return degree != "none"
+
+
+@dataclass(frozen=True)
+class Answering:
+    """Which vehicle's 交强险 answers for one victim, and on which liability."""
+
+    cover: VehicleCover
+    plate: str | None                 # the answering vehicle, None when none is known
+    at_fault: bool | None             # that vehicle's driver; None while liability is undetermined
+    reasons: tuple[str, ...]          # why this vehicle (or none)
+    patient_role: str | None = None
+    candidates: int = 1               # motor vehicles that could answer (liability picks among several)
+
+    @property
+    def provisional(self) -> bool:
+        """The split may change once liability is decided: fault is undetermined and an insurer answers (its
+        limit depends on fault) or several vehicles could answer (the most liable will)."""
+        return self.at_fault is None and (self.cover.insured or self.candidates > 1)
+
+
+def answering_vehicle(parties: list[Party] | tuple[Party, ...], *, hit_and_run: bool = False,
+                      patient_id_number: str | None = None, fled_plate: str | None = None,
+                      named_plate: str | None = None, liability: dict[str, str] | None = None) -> Answering:
+    """The vehicle whose 交强险 pays this victim's costs (条例 3, 21, 24 [O]; domain.md §1-2).
+
+    - The victim (``patient_id_number`` among the parties) is never a third party to the vehicle that carried
+      them: its 交强险 never pays for its driver or occupants (条例 3, 21 [O]); another vehicle's does, and
+      where none other answers the fund covers them (since 2022, domain.md §2 [S]).
+    - Hit-and-run: only the fleeing vehicle answers (a ``fled`` party, or ``fled_vehicle.plate`` naming a
+      party); while it is unknown the fund pays all (条例 24(3) [O]). An identified fleeing vehicle whose
+      insurance nobody reported is treated as uninsured (the fund advances, then recovers).
+    - Otherwise the motor vehicles other than the victim's own: ``named_plate`` when the bill names one,
+      else the most liable once liability is decided, else the first the reports list (122 lists the
+      vehicle that caused the crash first). Non-motor vehicles and pedestrians never carry 交强险.
+    - ``liability``: plate -> degree (full, primary, equal, secondary, none) when decided.
+    """
+    from accidentlink.vehicles import FLED, is_motor_vehicle, own_vehicle_plate, plate_of, role_of
+
+    liability = {plate_of(k): v for k, v in (liability or {}).items()}
+    patient = None
+    if patient_id_number:
+        want = patient_id_number.strip().upper()
+        patient = next((p for p in parties if (p.id_number or "").strip().upper() == want), None)
+    role = role_of(patient) if patient else None
+    own = own_vehicle_plate(patient) if patient else None
+    motor = [p for p in parties if is_motor_vehicle(p) and plate_of(p.plate)]
+    by_plate = {plate_of(p.plate): p for p in motor}
+    reasons: list[str] = []
+
+    def found(p: Party, *why: str, candidates: int = 1) -> Answering:
+        plate = plate_of(p.plate)
+        degree = liability.get(plate)
+        return Answering(VehicleCover.from_party(p, hit_and_run=hit_and_run), plate, at_fault_of(degree), tuple(why),
+                         role, candidates)
+
+    if hit_and_run:
+        fled = next((p for p in motor if role_of(p) == FLED), None)
+        if fled is None and plate_of(fled_plate):
+            fled = by_plate.get(plate_of(fled_plate))
+            if fled is None:  # the plate is known, the vehicle's insurance is not
+                return Answering(VehicleCover(has_ci=False, identified=True, hit_and_run=True), plate_of(fled_plate),
+                                 None, ("hit_and_run_uninsured",), role)
+        if fled is None or plate_of(fled.plate) == own:
+            return Answering(VehicleCover(has_ci=False, identified=False, hit_and_run=True), None, None,
+                             ("hit_and_run_vehicle_unknown",), role)
+        return found(fled, "hit_and_run_insured" if fled.has_ci else "hit_and_run_uninsured")
+
+    others = [p for p in motor if plate_of(p.plate) != own and role_of(p) != FLED] or \
+        [p for p in motor if plate_of(p.plate) != own]
+    if named_plate and plate_of(named_plate) != own and plate_of(named_plate) in by_plate:
+        return found(by_plate[plate_of(named_plate)])
+    if own is not None and own in by_plate and not others:
+        # a single-vehicle crash: the victim's own vehicle only; its 交强险 does not cover them
+        return Answering(VehicleCover(has_ci=False, identified=True, own_vehicle=True), own, None,
+                         ("own_vehicle_not_third_party",), role)
+    if others:
+        if liability:
+            rank = {d: i for i, d in enumerate(LIABILITY_DEGREES)}
+            others = sorted(others, key=lambda p: rank.get(liability.get(plate_of(p.plate)) or "none", len(rank)))
+        if own is not None and own in by_plate:
+            reasons.append("other_vehicle_answers")
+        return found(others[0], *reasons, candidates=len(others))
+    victim = patient
+    non_motor_liable = any(p is not victim and not is_motor_vehicle(p) and role_of(p) != "occupant" for p in parties)
+    if non_motor_liable and not motor:
+        return Answering(VehicleCover(has_ci=False, identified=True, motor_vehicle=False), None, None,
+                         ("non_motor_party",), role)
+    return Answering(VehicleCover(has_ci=False, identified=False), None, None, ("vehicle_unknown",), role)

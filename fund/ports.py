@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
 
 from accidentlink.clock import CST, iso
+from accidentlink.reports import Party
 from fund.cases import CaseKind, CaseState, FundCase
 from fund.ledger import LedgerEntry
 
@@ -165,6 +166,9 @@ class BillRepository(Protocol):
 
     def add(self, bill: BillCopy) -> None: ...
 
+    def save(self, bill: BillCopy) -> None:
+        """The copy of a bill whose split the hospitals' desk routed again (a later revision)."""
+
     def of_incident(self, incident_id: str) -> list[BillCopy]:
         """Every bill of the incident (by any hospital), oldest first."""
 
@@ -174,6 +178,12 @@ class IncidentFactsRepository(Protocol):
     """Read only: the pipeline keeps the fund's copy of the facts (``accidentlink.pipeline.record_copy``)."""
 
     def get(self, incident_id: str) -> IncidentFacts | None: ...
+
+    def parties(self, incident_id: str) -> list[Party]:
+        """Every party any report of the incident names (as ``hospitals.ports.IncidentCopyRepository.parties``)."""
+
+    def fled_plate(self, incident_id: str) -> str | None:
+        """The fleeing vehicle's plate, when a report's ``fled_vehicle`` names one."""
 
 
 @runtime_checkable

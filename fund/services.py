@@ -22,14 +22,17 @@ from accidentlink.clock import iso
 from accidentlink.masking import mask_name
 from fund.cases import (
     AlreadyPaid, CaseKind, CaseState, FundCase, FundEvent, HitAndRunSolved, InvalidState, SamePersonApprovedAndPays,
-    SecondApprovalRequired, approve, case_to_dict, deadlines, event_to_dict, notify_police, open_case,
-    calendar_gaps, open_case_reasons, overdue, pay, receive_application, reject, solve_hit_and_run,
+    SecondApprovalRequired, SplitChanged, approve, calendar_gaps, case_to_dict, change_split, deadlines, event_to_dict,
+    notify_police, open_case, open_case_reasons, overdue, pay, receive_application, reject, solve_hit_and_run,
 )
 from fund.commands import (
     ApplyForFuneralCosts, ApproveCase, BillReceived, CaseQuery, CasesQuery, IncidentReported, PayCase, QueueQuery,
     RecordHitAndRunSolved, RecordPoliceNotice, RejectCase,
 )
-from fund.ledger import LedgerEntry, entries_for_event
+from fund.cases import NoFundCondition
+from fund.ledger import OWED_BACK, LedgerEntry, account_balance, entries_for_event
+from fund.payer import CostKind, PayerSplit, answering_vehicle, route_bill
+from fund.payer_reasons import reasons_json
 from fund.ports import (
     BillCopy, CaseFile, CaseNote, FirstApproval, FundUnitOfWork, IncidentFacts, OverdueFlag, Payment, Recovery,
 )
@@ -38,7 +41,7 @@ from fund.ports import (
 OPEN_STATES = (CaseState.OPENED, CaseState.POLICE_NOTIFIED, CaseState.APPLIED, CaseState.APPROVED)
 # the hospitals' routing reasons that bring the fund in (fund.payer)
 BILL_REASONS = frozenset({"above_ci_limit", "no_ci", "hit_and_run_vehicle_unknown", "hit_and_run_uninsured",
-                          "ci_limit_used_up"})
+                          "ci_limit_used_up", "own_vehicle_not_third_party", "vehicle_unknown"})
 
 
 log = logging.getLogger("accidentlink.fund")
@@ -105,7 +108,8 @@ def _publish(uow: FundUnitOfWork, f: CaseFile, events: list[FundEvent], at: date
         uow.events.case_changed(f.case.case_id, _message(f, ev["type"], ev, at), at)
         uow.events.on_timeline(f.case.incident_id, f"fund_{ev['type']}", at, case_id=f.case.case_id)
         outstanding = f.case.paid_fen or 0
-        uow.ledger.add(entries_for_event(e, outstanding_advance_fen=outstanding if isinstance(e, HitAndRunSolved) else 0))
+        uow.ledger.add(entries_for_event(e, outstanding_advance_fen=outstanding if isinstance(e, HitAndRunSolved) else 0,
+                                         debtor_known=f.case.responsible_party is not None))
 
 
 def _apply(uow: FundUnitOfWork, f: CaseFile, case: FundCase, events: list[FundEvent], at: datetime, *,
@@ -135,10 +139,16 @@ def _open(uow: FundUnitOfWork, incident: IncidentFacts, reasons: list[str], prov
     return _flag_calendar(uow, f, at)
 
 
+def _owed_back_recorded(uow: FundUnitOfWork, case_id: str) -> int:
+    """What the ledger already records as owed back to the fund on this case (its receivable's balance)."""
+    return account_balance(uow.ledger.of_case(case_id), OWED_BACK)
+
+
 def _reconcile(uow: FundUnitOfWork, incident_id: str, province: str, at: datetime) -> CaseFile | None:
     """Bring the incident's rescue case in line with its bills: open it when bills exceed what the insurer
-    covers, and take the hospital's application (the fund's share of the bills). Idempotent; None when
-    there is no case, or no bill to bring it in line with."""
+    covers, and take the hospital's application (the fund's share of the bills); when the bills were routed
+    again, follow the new share (``fund.cases.change_split``: an approval above it withdrawn, a paid excess owed
+    back and posted to the ledger). Idempotent; None when there is no case, or no bill to bring it in line with."""
     bills = uow.bills.of_incident(incident_id)
     if not bills:
         return None
@@ -151,6 +161,7 @@ def _reconcile(uow: FundUnitOfWork, incident_id: str, province: str, at: datetim
             return None
         reasons = sorted({r for b in bills for r in b.routing.get("reasons") or [] if r in BILL_REASONS})
         f = _open(uow, incident, reasons or ["costs_above_ci_limit"], province, at)
+    previous = f.eligible_fen
     if f.eligible_fen != fund_total or (hospital and f.hospital_id != hospital):
         f = replace(f, eligible_fen=fund_total, hospital_id=hospital, updated_at=at)
         uow.cases.save(f)
@@ -158,8 +169,25 @@ def _reconcile(uow: FundUnitOfWork, incident_id: str, province: str, at: datetim
     if fund_total > 0 and case.state in (CaseState.OPENED, CaseState.POLICE_NOTIFIED):
         case, events = receive_application(case, applicant_type="hospital", amount_fen=fund_total, at=at)
         f = _apply(uow, f, case, events, at)
-    elif case.state is CaseState.APPLIED and case.requested_fen != fund_total:
-        f = _apply(uow, f, replace(case, requested_fen=fund_total), [], at)
+    elif case.state in (CaseState.APPLIED, CaseState.APPROVED, CaseState.PAID):
+        owed_by = ",".join(sorted({f"insurer:{b.insurer_code}" for b in bills if b.insurer_code})) or None
+        case, events = change_split(case, fund_total, at=at, previous_fen=previous if case.state is not CaseState.APPLIED
+                                    else (case.requested_fen or 0),
+                                    owed_back_recorded_fen=_owed_back_recorded(uow, case.case_id), owed_by=owed_by)
+        if events:
+            note = None
+            ev = events[0]
+            if isinstance(ev, SplitChanged) and (ev.owed_back_change_fen or ev.approval_withdrawn):
+                note = CaseNote(at, "routing", f"bills re-routed: fund share {ev.previous_fen} -> {ev.eligible_fen} fen"
+                                + (f"; {ev.owed_back_fen} fen owed back by {ev.owed_by}" if ev.owed_back_fen else "")
+                                + ("; approval withdrawn, review again" if ev.approval_withdrawn else ""))
+            f = _apply(uow, f, case, events, at, note=note)
+            recovery = uow.recoveries.get(case.case_id)
+            if recovery is not None and isinstance(ev, SplitChanged) and case.state is CaseState.PAID:
+                uow.recoveries.save(replace(recovery, amount_fen=max(0, (case.paid_fen or 0) - ev.owed_back_fen),
+                                            updated_at=at))
+            if uow.ledger.balance() != 0:
+                raise RuntimeError("fund ledger out of balance")
     return f
 
 
@@ -189,8 +217,11 @@ def record_bill(event: BillReceived, uow: FundUnitOfWork, *, province: str) -> N
     with uow:
         if uow.inbox.seen(event.event_id):
             return
-        if uow.bills.get(bill.bill_id) is None:
+        kept = uow.bills.get(bill.bill_id)
+        if kept is None:
             uow.bills.add(bill)
+        elif int(bill.routing.get("revision") or 0) > int(kept.routing.get("revision") or 0):
+            uow.bills.save(bill)  # the split routed again (liability decided): the later revision stands
         if uow.incidents.get(bill.incident_id) is not None:
             _reconcile(uow, bill.incident_id, province, event.at)
         uow.inbox.mark(event.event_id, event.at)
@@ -311,31 +342,63 @@ def _person(actor: str | None) -> str | None:
     return actor.rsplit(":", 1)[0] if actor else None
 
 
+def funeral_split(uow: FundUnitOfWork, incident: IncidentFacts, amount_fen: int,
+                  deceased_id_number: str | None) -> PayerSplit:
+    """Who pays funeral costs (条例 23, 24 [O]; domain.md §2-3): the 交强险 death and disability limit of the
+    vehicle that answers for the death first (never the deceased's own vehicle's, 条例 3, 21), for that
+    driver's liability as the hospitals' routing last told the fund (undetermined: the at-fault limit); the
+    fund only what the insurer does not owe (above the limit, no 交强险, hit-and-run)."""
+    bills = uow.bills.of_incident(incident.incident_id)
+    shares = {b.routing.get("vehicle_plate"): b.routing.get("liability") for b in bills
+              if b.routing.get("vehicle_plate") and b.routing.get("liability")}
+    ans = answering_vehicle(uow.incidents.parties(incident.incident_id), hit_and_run=incident.hit_and_run,
+                            patient_id_number=deceased_id_number, fled_plate=uow.incidents.fled_plate(incident.incident_id),
+                            liability=shares)
+    split = route_bill(amount_fen, vehicle=ans.cover, accident_date=incident.accident_date, at_fault=ans.at_fault,
+                       kind=CostKind.FUNERAL)
+    reasons = tuple(dict.fromkeys([*ans.reasons, *split.reasons]))
+    return replace(split, reasons=reasons)
+
+
 def apply_for_funeral_costs(cmd: ApplyForFuneralCosts, uow: FundUnitOfWork, *, province: str) -> dict[str, Any]:
     """A relative applies for funeral costs with the police body-disposal notice (尸体处理通知书); the fund
-    pays within 3 working days (试行办法 16; 办法 2022 [S]). Only for a death the fund covers (条例 24 [O])."""
+    pays within 3 working days (试行办法 16; 办法 2022 [S]). Only for a death the fund covers (条例 24 [O]), and
+    only what the insurer of the vehicle that answers for the death does not owe (``funeral_split``): the
+    case's entitlement is the fund's share, so an approval above it is refused."""
     with uow:
         incident = uow.incidents.get(cmd.incident_id)
         if incident is None:
             raise CaseNotFound(f"no incident {cmd.incident_id}")
         if incident.fatalities < 1:
             raise InvalidState(f"incident {cmd.incident_id} records no death: no funeral costs to advance")
-        rescue = uow.cases.for_incident(cmd.incident_id, CaseKind.RESCUE)
-        reasons = list(rescue.case.reasons) if rescue else ["hit_and_run"] if incident.hit_and_run else []
-        if not reasons:
-            raise InvalidState("no rescue-fund condition holds for this accident (条例 24): not a fund case")
         if uow.cases.for_incident(cmd.incident_id, CaseKind.FUNERAL) is not None:
             raise InvalidState(f"incident {cmd.incident_id} already has a funeral-cost case")
+        split = funeral_split(uow, incident, cmd.amount_fen, cmd.deceased_id_number)
+        if split.insurer_fen == 0 and not set(split.reasons) & BILL_REASONS - {"vehicle_unknown"}:
+            raise InvalidState("no rescue-fund condition holds for this accident (条例 24): not a fund case")
+        if split.fund_fen == 0:
+            raise NoFundCondition(
+                f"the 交强险 death and disability limit of insurer {split.insurer_code} ({split.limit_fen} fen) covers "
+                f"these funeral costs first (条例 23): no rescue-fund condition holds (条例 24); apply to the insurer")
+        reasons = [r for r in split.reasons if r in BILL_REASONS] or list(split.reasons)
         case, events = open_case(case_id_for(cmd.incident_id, "funeral"), cmd.incident_id, reasons, province=province,
                                  accident_date=incident.accident_date, opened_at=cmd.at, kind=CaseKind.FUNERAL,
                                  victim_ref=cmd.relative[:100])
         case, more = receive_application(case, applicant_type="relative", amount_fen=cmd.amount_fen, at=cmd.at)
+        notes = (CaseNote(cmd.at, "relative", f"尸体处理通知书 {cmd.notice_ref[:60]}"),)
+        if split.insurer_fen:
+            notes += (CaseNote(cmd.at, "routing", f"交强险死亡伤残限额先付: insurer {split.insurer_code} owes "
+                                                  f"{split.insurer_fen} fen; the fund at most {split.fund_fen} fen"),)
         f = CaseFile(case, accident_at=incident.first_reported_at, updated_at=cmd.at, version=1,
-                     eligible_fen=cmd.amount_fen, notes=(CaseNote(cmd.at, "relative", f"尸体处理通知书 {cmd.notice_ref[:60]}"),))
+                     eligible_fen=split.fund_fen, notes=notes)
         uow.cases.add(f)
         _publish(uow, f, events + more, cmd.at)
         uow.commit()
-    return case_view(f)
+    view = case_view(f)
+    view["payers"] = {"insurer": split.insurer_code, "insurer_fen": split.insurer_fen, "fund_fen": split.fund_fen,
+                      "uncovered_fen": split.uncovered_fen, "reasons": list(split.reasons),
+                      "reason_texts": reasons_json(split.reasons)}
+    return view
 
 
 # ---------------------------------------------------------------- the desk's read models

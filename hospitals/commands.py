@@ -45,6 +45,21 @@ class RecordBill:
     vehicle_plate: str | None = None  # the vehicle whose 交强险 answers (default: the first the reports list)
     window_extended: bool = False     # the hospital gave written reasons for costs beyond the rescue window
     invoice_number: str | None = None  # the hospital's invoice number: the bill's natural key, unique per hospital
+    patient_id_number: str | None = None  # the patient among the parties (routing: who the victim is, which vehicle)
+
+
+@dataclass(frozen=True)
+class RecordLiability:
+    """A liability determination for an incident's vehicles (程序规定 60 [O]): the police's, recorded at the joint
+    desk, or the quick-handling table's or the police's online one (from ``claims.events``). ``shares``: plate ->
+    full | primary | equal | secondary | none. ``event_id``: the inbox key when it came as an event."""
+
+    incident_id: str
+    shares: Mapping[str, str]
+    source: str            # joint_desk | self_negotiation | police_determination | review
+    actor: str
+    at: datetime
+    event_id: str | None = None
 
 
 # ---------------------------------------------------------------- the desk's queries

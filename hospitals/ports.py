@@ -114,6 +114,9 @@ class AdmissionRepository(Protocol):
 class BillRepository(Protocol):
     def add(self, bill: HospitalBill) -> None: ...
 
+    def save(self, bill: HospitalBill) -> None:
+        """An existing bill with its new split (re-routed once liability is known)."""
+
     def of_admission(self, admission_id: str) -> list[HospitalBill]:
         """Oldest first."""
 
@@ -134,6 +137,15 @@ class IncidentCopyRepository(Protocol):
     def parties(self, incident_id: str) -> list[Party]:
         """Every party any report of the incident names, one per plate (or per person without one), in the
         order the reports list them."""
+
+    def fled_plate(self, incident_id: str) -> str | None:
+        """The fleeing vehicle's plate, when a report's ``fled_vehicle`` names one (the latest report's)."""
+
+    def liability(self, incident_id: str) -> Mapping[str, Any] | None:
+        """The incident's current liability determination (``shares``, ``source``, ``at``, ``by``), if any."""
+
+    def set_liability(self, incident_id: str, determination: Mapping[str, Any]) -> None:
+        """Replace the incident's liability determination (a review replaces the first)."""
 
 
 @runtime_checkable

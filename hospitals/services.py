@@ -19,8 +19,10 @@ from typing import Any, Mapping
 from accidentlink.clock import iso, parse_aware
 from accidentlink.money import check_fen
 from accidentlink.reports import Party
-from fund import Bill, BillItem, VehicleCover, province_rules, route_rescue_bill
-from hospitals.commands import AdmissionsQuery, ConfirmAdmission, PreArrivalNotice, RecordBill
+from fund import Bill, BillItem, province_rules, route_rescue_bill
+from fund.payer import LIABILITY_DEGREES, answering_vehicle
+from fund.payer_reasons import reasons_json
+from hospitals.commands import AdmissionsQuery, ConfirmAdmission, PreArrivalNotice, RecordBill, RecordLiability
 from hospitals.ports import Admission, HospitalBill, HospitalsUnitOfWork, IncidentFacts
 
 
@@ -46,6 +48,14 @@ class BillConflict(AdmissionError):
     status = 409
 
 
+class IncidentNotKnown(AdmissionError):
+    status = 404
+
+
+class BadLiability(AdmissionError):
+    status = 422
+
+
 def admission_id_for(incident_id: str, hospital_id: str) -> str:
     return "ADM-" + hashlib.sha1(f"{incident_id}|{hospital_id}".encode()).hexdigest()[:12].upper()
 
@@ -63,17 +73,6 @@ def admission_view(uow: HospitalsUnitOfWork, a: Admission) -> dict[str, Any]:
                      "injured": inc.injured, "fatalities": inc.fatalities} if inc else None,
         "bills": [bill_json(b) for b in uow.bills.of_admission(a.admission_id)],
     }
-
-
-def bill_json(b: HospitalBill) -> dict[str, Any]:
-    """A bill and who pays what. It reads only the fields the fund's copy of a bill (``BillCopy``) has too, so
-    the fund's desk shows its copies this way."""
-    return {"bill_id": b.bill_id, "admission_id": b.admission_id, "incident_id": b.incident_id,
-            **({"invoice_number": b.invoice_number} if getattr(b, "invoice_number", None) else {}),
-            "hospital_id": b.hospital_id, "amount_fen": b.amount_fen, "rescue_started_at": iso(b.rescue_started_at),
-            "items": [dict(i) for i in b.items], "created_at": iso(b.created_at),
-            "payers": {"insurer_fen": b.insurer_fen, "insurer": b.insurer_code, "fund_fen": b.fund_fen,
-                       "uncovered_fen": b.amount_fen - b.insurer_fen - b.fund_fen, **(b.routing or {})}}
 
 
 def list_admissions(query: AdmissionsQuery, uow: HospitalsUnitOfWork) -> list[dict[str, Any]]:
@@ -128,27 +127,18 @@ def confirm_admission(cmd: ConfirmAdmission, uow: HospitalsUnitOfWork) -> tuple[
 
 
 # ---------------------------------------------------------------- bills
-def vehicle_cover(incident: IncidentFacts, parties: list[Party], plate: str | None) -> tuple[VehicleCover, str | None]:
-    """Which vehicle's 交强险 answers for this victim (条例 21 [O]; domain.md §1).
+def person_ref(id_number: str | None) -> str | None:
+    """A bill names its patient by a keyed hash of the ID number: routing finds the patient among the parties
+    again when liability arrives, and no bill, message or view carries the number itself."""
+    if not id_number or not id_number.strip():
+        return None
+    return hashlib.sha256(("accidentlink-patient|" + id_number.strip().upper()).encode()).hexdigest()[:32]
 
-    The bill may name the vehicle (``vehicle_plate``); otherwise the first vehicle the reports list
-    (the 122 practice lists the vehicle that caused the crash first). Hit-and-run with no vehicle
-    known: the fund pays all (条例 24 [O]).
-    """
-    vehicles = [p for p in parties if p.plate]
-    chosen = None
-    if plate:
-        chosen = next((p for p in vehicles if p.plate.strip().upper() == plate.strip().upper()), None)
-        if chosen is None:
-            raise BadBill(f"vehicle_plate {plate} is not a vehicle of this incident")
-    elif vehicles:
-        chosen = vehicles[0]
-    if chosen is None:
-        return VehicleCover(has_ci=False, identified=False, hit_and_run=incident.hit_and_run), None
-    return VehicleCover(has_ci=chosen.has_ci, insurer_code=chosen.insurer or None, identified=True,
-                        hit_and_run=incident.hit_and_run, driver_unlicensed=chosen.licensed is False,
-                        driver_drunk=bool(chosen.drunk), vehicle_stolen=bool(chosen.vehicle_stolen)), \
-        chosen.plate.strip().upper()
+
+def _patient_id(parties: list[Party], ref: str | None) -> str | None:
+    if ref is None:
+        return None
+    return next((p.id_number for p in parties if p.id_number and person_ref(p.id_number) == ref), None)
 
 
 def bill_command(hospital_id: str, admission_id: str, body: Mapping[str, Any], actor: str, at: datetime) -> RecordBill:
@@ -166,6 +156,9 @@ def bill_command(hospital_id: str, admission_id: str, body: Mapping[str, Any], a
             items.append(BillItem(amount_fen=check_fen(it.get("amount_fen"), f"items[{i}].amount_fen"),
                                   incurred_at=_sane_date(inc, at, f"items[{i}].incurred_at") if inc else None,
                                   description=str(it.get("description", ""))[:200]))
+        patient = body.get("patient_id_number")
+        if patient is not None and (not isinstance(patient, str) or len(patient) > 40):
+            raise ValueError("patient_id_number must be a string of at most 40 characters")
     except (TypeError, ValueError, OverflowError) as e:
         raise BadBill(str(e)) from None
     invoice = body.get("invoice_number")
@@ -173,7 +166,8 @@ def bill_command(hospital_id: str, admission_id: str, body: Mapping[str, Any], a
         raise BadBill("invoice_number must be 1..60 characters")
     return RecordBill(hospital_id, admission_id, amount, started, tuple(items), actor, at,
                       vehicle_plate=body.get("vehicle_plate"), window_extended=bool(body.get("window_extended")),
-                      invoice_number=invoice.strip() if invoice else None)
+                      invoice_number=invoice.strip() if invoice else None,
+                      patient_id_number=patient or None)
 
 
 def _sane_date(value: Any, now: datetime, field: str) -> datetime:
@@ -209,19 +203,76 @@ def bill_natural_key(cmd: RecordBill, content_hash: str) -> str:
     return f"content:{cmd.admission_id}:{content_hash[:40]}"
 
 
-def _bill_message(b: HospitalBill) -> dict[str, Any]:
-    """A ``hospitals.bills`` message (hospital-bill/1): the bill and its split, as the fund and insurers read it."""
-    return {"schema": "hospital-bill/1", "event_id": b.bill_id, "bill_id": b.bill_id, "admission_id": b.admission_id,
+def payers_json(b: HospitalBill) -> dict[str, Any]:
+    """The bill's current split (contract: ``payers``), with why, in codes and in words (``fund.payer_reasons``)."""
+    r = b.routing or {}
+    reasons = list(r.get("reasons") or [])
+    return {"insurer": b.insurer_code, "insurer_fen": b.insurer_fen, "fund_fen": b.fund_fen,
+            "uncovered_fen": b.amount_fen - b.insurer_fen - b.fund_fen, "reasons": reasons,
+            "reason_texts": reasons_json(reasons), "provisional": bool(r.get("provisional")),
+            "vehicle_plate": r.get("vehicle_plate"), "liability": r.get("liability"), "limit_fen": r.get("limit_fen", 0),
+            "patient_role": r.get("patient_role"), "revision": int(r.get("revision") or 0),
+            "previous": r.get("previous"), "fund_recovers_fen": r.get("fund_recovers_fen", 0),
+            "insurer_recovers_fen": r.get("insurer_recovers_fen", 0), "province": r.get("province")}
+
+
+def bill_json(b: HospitalBill) -> dict[str, Any]:
+    """A bill and who pays what. It reads only the fields the fund's copy of a bill (``BillCopy``) has too, so
+    the fund's desk shows its copies this way."""
+    return {"bill_id": b.bill_id, "admission_id": b.admission_id, "incident_id": b.incident_id,
+            **({"invoice_number": b.invoice_number} if getattr(b, "invoice_number", None) else {}),
+            "hospital_id": b.hospital_id, "amount_fen": b.amount_fen, "rescue_started_at": iso(b.rescue_started_at),
+            "items": [dict(i) for i in b.items], "created_at": iso(b.created_at), "payers": payers_json(b)}
+
+
+def _bill_message(b: HospitalBill, at: datetime, change: str = "recorded") -> dict[str, Any]:
+    """A ``hospitals.bills`` message (hospital-bill/1): the bill and its current split, as the fund and insurers
+    read it. ``change``: ``recorded`` (revision 0) or ``rerouted`` (revision n, with the ``previous`` split)."""
+    revision = int(b.routing.get("revision") or 0)
+    return {"schema": "hospital-bill/1", "event_id": b.bill_id if revision == 0 else f"{b.bill_id}:r{revision}",
+            "change": change, "revision": revision, "bill_id": b.bill_id, "admission_id": b.admission_id,
             "incident_id": b.incident_id, "hospital_id": b.hospital_id, "amount_fen": b.amount_fen,
             "rescue_started_at": iso(b.rescue_started_at), "insurer_fen": b.insurer_fen, "insurer": b.insurer_code,
             "vehicle_plate": b.routing["vehicle_plate"], "fund_fen": b.fund_fen, "reasons": list(b.routing["reasons"]),
-            "at": iso(b.created_at), "items": [dict(i) for i in b.items], "routing": dict(b.routing),
-            "created_by": f"hospital:{b.hospital_id}"}
+            "provisional": bool(b.routing.get("provisional")), "liability": b.routing.get("liability"),
+            "previous": b.routing.get("previous"), "at": iso(at if revision else b.created_at),
+            "items": [dict(i) for i in b.items], "routing": dict(b.routing), "created_by": f"hospital:{b.hospital_id}"}
+
+
+def _route(b_amount: int, rescue_started_at: datetime, items: tuple[BillItem, ...], extended: bool, patient_ref: str | None,
+           named_plate: str | None, incident: IncidentFacts, parties: list[Party], fled_plate: str | None,
+           liability: Mapping[str, Any] | None, earlier: list[HospitalBill], province: str) -> tuple[int, int, str | None, dict[str, Any]]:
+    """One bill's split given the bills routed before it in the accident (the 交强险 limit is per vehicle and
+    accident, shared by its victims; the fund's cap counts what it already covers): ``(insurer_fen, fund_fen,
+    insurer, routing)``."""
+    shares = dict((liability or {}).get("shares") or {})
+    ans = answering_vehicle(parties, hit_and_run=incident.hit_and_run, patient_id_number=_patient_id(parties, patient_ref),
+                            fled_plate=fled_plate, named_plate=named_plate, liability=shares)
+    rules = province_rules(province, incident.accident_date)
+    used = sum(e.insurer_fen for e in earlier if ans.plate and (e.routing or {}).get("vehicle_plate") == ans.plate)
+    bill = Bill(rescue_started_at=rescue_started_at, items=items, extended=extended)
+    split = route_rescue_bill(bill, vehicle=ans.cover, rules=rules, at_fault=ans.at_fault,
+                              already_paid_by_insurer_fen=used if ans.cover.insured else 0,
+                              already_routed_fund_fen=sum(e.fund_fen for e in earlier))
+    reasons = list(dict.fromkeys([*ans.reasons, *split.reasons]))
+    routing = {"reasons": reasons, "limit_fen": split.limit_fen, "vehicle_plate": ans.plate,
+               "fund_recovers_fen": split.fund_recovers_fen, "insurer_recovers_fen": split.insurer_recovers_fen,
+               "province": rules.province, "provisional": ans.provisional,
+               "liability": shares.get(ans.plate) if ans.plate else None,
+               "liability_source": (liability or {}).get("source"), "patient_ref": patient_ref,
+               "patient_role": ans.patient_role, "window_extended": extended}
+    return split.insurer_fen, split.fund_fen, split.insurer_code, routing
+
+
+def _items_of(b: HospitalBill) -> tuple[BillItem, ...]:
+    return tuple(BillItem(amount_fen=i["amount_fen"], incurred_at=parse_aware(i["incurred_at"]) if i.get("incurred_at") else None,
+                          description=i.get("description", "")) for i in b.items)
 
 
 def record_bill(cmd: RecordBill, uow: HospitalsUnitOfWork, *, province: str) -> dict[str, Any]:
-    """A rescue-cost bill in fen on a confirmed admission, routed to its payers by the rules in force on the
-    accident's day; the split goes onto ``hospitals.bills``."""
+    """A rescue-cost bill in fen on a confirmed admission, routed to its payers on what is known now (who the
+    patient is, which vehicle answers, liability if decided: provisional until it is) by the rules in force
+    on the accident's day; the split goes onto ``hospitals.bills``."""
     with uow:
         a = _own(uow, cmd.hospital_id, cmd.admission_id)
         content = bill_content_hash(cmd)
@@ -238,18 +289,23 @@ def record_bill(cmd: RecordBill, uow: HospitalsUnitOfWork, *, province: str) -> 
         if items and sum(i.amount_fen for i in items) != amount:
             raise BadBill(f"items add up to {sum(i.amount_fen for i in items)} fen, not amount_fen {amount}")
         items = items or (BillItem(amount_fen=amount),)
-        bill = Bill(rescue_started_at=cmd.rescue_started_at, items=items, extended=cmd.window_extended)
         incident = uow.incidents.get(a.incident_id)
         if incident is None:  # the notice came from dispatch before the intake's facts reached this store
             raise AdmissionError(f"the facts of incident {a.incident_id} have not reached the hospital desk yet; "
                                  "retry in a few seconds")
-        cover, plate = vehicle_cover(incident, uow.incidents.parties(a.incident_id), cmd.vehicle_plate)
-        earlier = uow.bills.of_incident(a.incident_id)  # the 交强险 limit and the fund's cap are per accident
-        rules = province_rules(province, incident.accident_date)
-        paid_by_insurer = sum(b.insurer_fen for b in earlier) if cover.insured else 0
-        split = route_rescue_bill(bill, vehicle=cover, rules=rules, at_fault=None,
-                                  already_paid_by_insurer_fen=paid_by_insurer,
-                                  already_routed_fund_fen=sum(b.fund_fen for b in earlier))
+        parties = uow.incidents.parties(a.incident_id)
+        vehicles = {(p.plate or "").strip().upper() for p in parties if p.plate}
+        if cmd.vehicle_plate and cmd.vehicle_plate.strip().upper() not in vehicles:
+            raise BadBill(f"vehicle_plate {cmd.vehicle_plate} is not a vehicle of this incident")
+        ref = person_ref(cmd.patient_id_number)
+        if ref is not None and _patient_id(parties, ref) is None:
+            raise BadBill("patient_id_number names no party of this incident")
+        earlier = uow.bills.of_incident(a.incident_id)
+        insurer_fen, fund_fen, insurer, routing = _route(
+            amount, cmd.rescue_started_at, items, cmd.window_extended, ref, cmd.vehicle_plate, incident, parties,
+            uow.incidents.fled_plate(a.incident_id), uow.incidents.liability(a.incident_id), earlier, province)
+        routing["named_plate"] = cmd.vehicle_plate.strip().upper() if cmd.vehicle_plate else None
+        routing["revision"] = 0
         n = len(uow.bills.of_admission(cmd.admission_id))
         b = HospitalBill(
             bill_id=f"BILL-{cmd.admission_id[4:]}-{n + 1:03d}", admission_id=cmd.admission_id,
@@ -257,15 +313,102 @@ def record_bill(cmd: RecordBill, uow: HospitalsUnitOfWork, *, province: str) -> 
             rescue_started_at=cmd.rescue_started_at,
             items=tuple({"amount_fen": i.amount_fen, "incurred_at": iso(i.incurred_at) if i.incurred_at else None,
                          "description": i.description} for i in items),
-            insurer_fen=split.insurer_fen, fund_fen=split.fund_fen, insurer_code=split.insurer_code,
-            routing={"reasons": list(split.reasons), "limit_fen": split.limit_fen, "vehicle_plate": plate,
-                     "fund_recovers_fen": split.fund_recovers_fen, "insurer_recovers_fen": split.insurer_recovers_fen,
-                     "province": rules.province},
+            insurer_fen=insurer_fen, fund_fen=fund_fen, insurer_code=insurer, routing=routing,
             created_at=cmd.at, created_by=cmd.actor, invoice_number=cmd.invoice_number, natural_key=natural,
             content_hash=content)
         uow.bills.add(b)
         uow.timeline.add(a.incident_id, "bill_recorded", cmd.at, bill_id=b.bill_id, amount_fen=amount,
-                         insurer_fen=b.insurer_fen, fund_fen=b.fund_fen)
-        uow.events.bill_recorded(a.incident_id, _bill_message(b), cmd.at)
+                         insurer_fen=b.insurer_fen, fund_fen=b.fund_fen, provisional=routing["provisional"])
+        uow.events.bill_recorded(a.incident_id, _bill_message(b, cmd.at), cmd.at)
         uow.commit()
     return bill_json(b)
+
+
+_SPLIT_KEYS = ("vehicle_plate", "provisional", "liability", "reasons", "limit_fen")
+
+
+def reroute_bills(uow: HospitalsUnitOfWork, incident_id: str, *, province: str, at: datetime) -> list[HospitalBill]:
+    """Every bill of the incident routed again on what is known now, oldest first (each bill's share of the
+    shared limit follows the ones before it). A bill whose split changed is saved one revision on, with its
+    ``previous`` split, and told on ``hospitals.bills`` (change ``rerouted``): the fund and the insurer adjust
+    from it. Returns the bills that changed. Call inside the unit of work."""
+    incident = uow.incidents.get(incident_id)
+    if incident is None:
+        return []
+    parties, fled = uow.incidents.parties(incident_id), uow.incidents.fled_plate(incident_id)
+    liability = uow.incidents.liability(incident_id)
+    done: list[HospitalBill] = []
+    changed: list[HospitalBill] = []
+    for b in uow.bills.of_incident(incident_id):
+        r = b.routing or {}
+        insurer_fen, fund_fen, insurer, routing = _route(
+            b.amount_fen, b.rescue_started_at, _items_of(b), bool(r.get("window_extended")), r.get("patient_ref"),
+            r.get("named_plate"), incident, parties, fled, liability, done, province)
+        same = (insurer_fen, fund_fen, insurer) == (b.insurer_fen, b.fund_fen, b.insurer_code) and all(
+            routing.get(k) == r.get(k) for k in _SPLIT_KEYS)
+        if not same:
+            revision = int(r.get("revision") or 0) + 1
+            previous = {"revision": revision - 1, "insurer": b.insurer_code, "insurer_fen": b.insurer_fen,
+                        "fund_fen": b.fund_fen, "vehicle_plate": r.get("vehicle_plate"),
+                        "provisional": bool(r.get("provisional")), "reasons": list(r.get("reasons") or [])}
+            reasons = list(dict.fromkeys([*routing["reasons"], "rerouted_on_liability"]))
+            b = replace(b, insurer_fen=insurer_fen, fund_fen=fund_fen, insurer_code=insurer,
+                        routing={**routing, "reasons": reasons, "named_plate": r.get("named_plate"),
+                                 "revision": revision, "previous": previous, "rerouted_at": iso(at)})
+            uow.bills.save(b)
+            uow.timeline.add(incident_id, "bill_rerouted", at, bill_id=b.bill_id, revision=revision,
+                             insurer_fen=insurer_fen, fund_fen=fund_fen, previous_insurer_fen=previous["insurer_fen"],
+                             previous_fund_fen=previous["fund_fen"])
+            uow.events.bill_recorded(incident_id, _bill_message(b, at, "rerouted"), at)
+            changed.append(b)
+        done.append(b)
+    return changed
+
+
+def _check_shares(shares: Mapping[str, str], parties: list[Party], fled: str | None) -> dict[str, str]:
+    from accidentlink.vehicles import plate_of
+
+    if not shares:
+        raise BadLiability("shares must name at least one vehicle")
+    known = {plate_of(p.plate) for p in parties if plate_of(p.plate)} | ({plate_of(fled)} if plate_of(fled) else set())
+    out: dict[str, str] = {}
+    for plate, degree in shares.items():
+        key = plate_of(plate)
+        if key is None or key not in known:
+            raise BadLiability(f"plate {plate!r} is not a vehicle of this incident")
+        if degree not in LIABILITY_DEGREES:
+            raise BadLiability(f"liability must be one of {', '.join(LIABILITY_DEGREES)}; got {degree!r}")
+        out[key] = degree
+    return out
+
+
+def record_liability(cmd: RecordLiability, uow: HospitalsUnitOfWork, *, province: str) -> dict[str, Any]:
+    """Liability decided (程序规定 60 [O]): the police's determination at the joint desk, the quick-handling table's
+    or the police's online one, or a review that changes it. Every bill of the incident is routed again at once
+    (``reroute_bills``); the same determination twice changes nothing. Returns the determination and the bills."""
+    with uow:
+        if cmd.event_id and uow.inbox.seen(cmd.event_id):
+            return {"incident_id": cmd.incident_id, "changed": False, "rerouted": []}
+        incident = uow.incidents.get(cmd.incident_id)
+        if incident is None:
+            raise IncidentNotKnown(f"no incident {cmd.incident_id} at the hospitals' desk yet")
+        parties = uow.incidents.parties(cmd.incident_id)
+        shares = _check_shares(cmd.shares, parties, uow.incidents.fled_plate(cmd.incident_id))
+        before = uow.incidents.liability(cmd.incident_id)
+        changed: list[HospitalBill] = []
+        new = before is None or dict(before.get("shares") or {}) != shares
+        if new:
+            uow.incidents.set_liability(cmd.incident_id, {"shares": shares, "source": cmd.source, "by": cmd.actor,
+                                                          "at": iso(cmd.at)})
+            uow.timeline.add(cmd.incident_id, "liability_determined", cmd.at, shares=shares, source=cmd.source,
+                             review=before is not None)
+            changed = reroute_bills(uow, cmd.incident_id, province=province, at=cmd.at)
+        if cmd.event_id:
+            uow.inbox.mark(cmd.event_id, cmd.at)
+        out = {"incident_id": cmd.incident_id, "changed": new,
+               "liability": {"shares": shares, "source": cmd.source if new else (before or {}).get("source"),
+                             "at": iso(cmd.at) if new else (before or {}).get("at")},
+               "rerouted": [b.bill_id for b in changed],
+               "bills": [bill_json(b) for b in uow.bills.of_incident(cmd.incident_id)]}
+        uow.commit()
+    return out

@@ -91,8 +91,13 @@ def incident_copy(r: IncidentRow) -> IncidentCopy:
 
 def bill_received(event_id: str, bill: Mapping[str, Any], now: datetime) -> BillReceived:
     """What claims takes of a ``hospitals.bills`` message (hospital-bill/1)."""
-    return BillReceived(event_id, bill["bill_id"], bill.get("incident_id"), bill.get("hospital_id"),
-                        bill.get("vehicle_plate"), bill.get("amount_fen"), bill.get("insurer_fen", 0), now)
+    from connectors.sql.fund import bill_event_id
+
+    revision = int(bill.get("revision") or 0)
+    return BillReceived(bill_event_id(event_id, bill), bill["bill_id"], bill.get("incident_id"), bill.get("hospital_id"),
+                        bill.get("vehicle_plate"), bill.get("amount_fen"), bill.get("insurer_fen", 0), now,
+                        revision=revision, previous_plate=(bill.get("previous") or {}).get("vehicle_plate"),
+                        liability=bill.get("liability"), provisional=bool(bill.get("provisional")))
 
 
 class RecentClaims:

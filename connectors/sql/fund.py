@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 import accidentlink.incidents
 from accidentlink.clock import Clock
 from accidentlink.pipeline import Context, RawMessage, TopicNames, readable_events
-from accidentlink.reports import AccidentReport
+from accidentlink.reports import AccidentReport, Party
 from connectors.sql import batch
 from connectors.sql import incidents as incident_repo
 from connectors.sql.models import BillRow, FundCaseRow, FundPaymentRow, IncidentRow, LedgerEntryRow, RecoveryRow
@@ -110,6 +110,13 @@ def write_recovery(r: RecoveryRow, rec: Recovery) -> None:
     r.opened_at, r.updated_at = rec.opened_at, rec.updated_at
 
 
+def bill_event_id(event_id: str, bill: Mapping[str, Any]) -> str:
+    """The inbox key of a ``hospitals.bills`` message: the bill's id for its first split (as before re-routing
+    existed), one more key per revision of its split."""
+    revision = bill.get("revision") or 0
+    return event_id if not revision else f"{event_id}:r{int(revision)}"
+
+
 def bill_copy_of(bill: Mapping[str, Any], now: datetime) -> BillCopy:
     """The fund's copy of a ``hospitals.bills`` message (hospital-bill/1)."""
     return BillCopy(bill_id=bill["bill_id"], admission_id=bill["admission_id"], incident_id=bill["incident_id"],
@@ -187,6 +194,14 @@ class SqlBills:
     def add(self, bill: BillCopy) -> None:
         self._s.add(bill_row(bill))
 
+    def save(self, bill: BillCopy) -> None:
+        row = self._s.get(BillRow, bill.bill_id)
+        if row is None:
+            raise LookupError(f"no bill {bill.bill_id} to save")
+        new = bill_row(bill)
+        for name in ("insurer_fen", "fund_fen", "insurer_code", "routing", "amount_fen", "items"):
+            setattr(row, name, getattr(new, name))
+
     def of_incident(self, incident_id: str) -> list[BillCopy]:
         billed = (batch.cache(self._s, BILLED) or {}).get("billed")
         if billed is not None and incident_id not in billed:  # the batch knows it has none: no query
@@ -202,6 +217,17 @@ class SqlIncidents:
     def get(self, incident_id: str) -> IncidentFacts | None:
         row = incident_repo.incident(self._s, incident_id)  # inside a batch: the row the batch holds
         return None if row is None else incident_facts(row)
+
+    def parties(self, incident_id: str) -> list[Party]:
+        from connectors.sql.hospitals import party
+
+        return [party(p) for p in incident_repo.parties_of(self._s, incident_id)]
+
+    def fled_plate(self, incident_id: str) -> str | None:
+        plate = None
+        for _at, _id, payload in incident_repo.reports_of(self._s, incident_id):
+            plate = ((payload.get("fled_vehicle") or {}).get("plate") or "").strip().upper() or plate
+        return plate
 
 
 class SqlLedger:
@@ -324,8 +350,8 @@ class FundHandler:
         """Each bill in its own unit of work: the fund's copy, then the incident's case brought in line."""
         now = self.clock.now()
         for event_id, bill in readable_events(CONSUMER, messages, "bill_id"):
-            services.record_bill(BillReceived(event_id, bill_copy_of(bill, now), now), self.uows(CONSUMER),
-                                 province=self.province)
+            services.record_bill(BillReceived(bill_event_id(event_id, bill), bill_copy_of(bill, now), now),
+                                 self.uows(CONSUMER), province=self.province)
 
     def flag_overdue(self) -> int:
         return services.flag_overdue(self.clock.now(), self.uows(CONSUMER))

@@ -8,6 +8,7 @@ an HTTP request that writes its audit line beside the action.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import fields
 from datetime import datetime
 from typing import Any, Callable, Mapping, Protocol, TypeVar
@@ -25,10 +26,11 @@ from connectors.sql.models import AdmissionRow, BillRow, HospitalRow
 from connectors.sql.outbox import emit
 from connectors.sql.store_uow import SqlInbox, StoreUnitOfWork
 from hospitals import services
-from hospitals.commands import PreArrivalNotice
+from hospitals.commands import PreArrivalNotice, RecordLiability
 from hospitals.ports import Admission, Hospital, HospitalBill, IncidentFacts
 
 CONSUMER = "hospitals"
+log = logging.getLogger("accidentlink.hospitals")
 
 R = TypeVar("R")
 
@@ -113,6 +115,12 @@ class SqlBills:
         return [bill(r) for r in self._s.scalars(select(BillRow).where(*criteria)
                                                  .order_by(BillRow.created_at, BillRow.bill_id))]
 
+    def save(self, b: HospitalBill) -> None:
+        row = self._s.get(BillRow, b.bill_id)
+        if row is None:
+            raise LookupError(f"no bill {b.bill_id} to save")
+        write(row, b, items=[dict(i) for i in b.items], routing=dict(b.routing))
+
     def of_admission(self, admission_id: str) -> list[HospitalBill]:
         return self._where(BillRow.admission_id == admission_id)
 
@@ -134,6 +142,25 @@ class SqlIncidentCopy:
 
     def parties(self, incident_id: str) -> list[Party]:
         return [party(p) for p in incident_repo.parties_of(self._s, incident_id)]
+
+    def fled_plate(self, incident_id: str) -> str | None:
+        plate = None
+        for _at, _id, payload in incident_repo.reports_of(self._s, incident_id):
+            plate = ((payload.get("fled_vehicle") or {}).get("plate") or "").strip().upper() or plate
+        return plate
+
+    # the determination is kept among the notes of the hospitals' copy of the incident (no table of its own)
+    def liability(self, incident_id: str) -> Mapping[str, Any] | None:
+        row = incident_repo.incident(self._s, incident_id)
+        found = [n for n in (row.notes or []) if isinstance(n, dict) and n.get("kind") == "liability"] if row else []
+        return dict(found[-1]) if found else None
+
+    def set_liability(self, incident_id: str, determination: Mapping[str, Any]) -> None:
+        row = incident_repo.incident(self._s, incident_id)
+        if row is None:
+            raise LookupError(f"no incident {incident_id}")
+        kept = [n for n in (row.notes or []) if not (isinstance(n, dict) and n.get("kind") == "liability")]
+        row.notes = [*kept, {"kind": "liability", **dict(determination)}]
 
 
 class SqlBillEvents:
@@ -191,14 +218,35 @@ class HospitalsHandler:
     """The ``hospitals`` consumer group: its own copy of each incident's facts (for routing bills), and the
     pre-arrival notices dispatch sends with each ``hospital_assigned`` change on ``incidents``."""
 
-    def __init__(self, uows: HospitalsUows, db: Database, clock: Clock):
-        self.uows, self.db, self.clock = uows, db, clock
+    def __init__(self, uows: HospitalsUows, db: Database, clock: Clock, province: str = "shandong"):
+        self.uows, self.db, self.clock, self.province = uows, db, clock, province
 
     def __call__(self, ctx: Context, report: AccidentReport, incident: accidentlink.incidents.IncidentFacts) -> None:
         """The copy of the facts (``accidentlink.pipeline.record_copy``) is all this group keeps of a report."""
 
     def topics(self) -> dict[str, Callable[[list[RawMessage]], None]]:
-        return {"incidents": self.on_incident_changes}
+        return {"incidents": self.on_incident_changes, "claims.events": self.on_claim_events}
+
+    def on_claim_events(self, messages: list[RawMessage]) -> None:
+        """Liability decided in claims (the quick-handling table's agreement or the police's online determination,
+        one ``liability_determined`` message per claim of the incident): every bill of the incident is routed
+        again, once per determination (the same shares twice change nothing)."""
+        now = self.clock.now()
+        decided = [(event_id, v) for event_id, v in readable_events(CONSUMER, messages, "event_id")
+                   if v.get("change") == "liability_determined" and isinstance(v.get("shares"), dict)
+                   and isinstance(v.get("incident_id"), str)]
+        if not decided:
+            return
+        with self.db.uow() as tx:
+            uow = self.uows(CONSUMER, joining=tx.session)
+            for event_id, v in decided:
+                try:
+                    services.record_liability(RecordLiability(v["incident_id"], dict(v["shares"]), str(v.get("kind") or "claims"),
+                                                              "claims", now, event_id=event_id), uow,
+                                              province=self.province)
+                except services.AdmissionError as e:  # no copy of the incident, or plates it does not know
+                    log.warning("hospitals: liability of %s not applied: %s", v["incident_id"], e)
+            tx.commit()
 
     def on_incident_changes(self, messages: list[RawMessage]) -> None:
         """The batch's notices, each once, in one transaction on the hospitals' store."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Iterable, Mapping, TypeVar
 
+from accidentlink.reports import Party
 from fund.cases import AlreadyPaid, CaseKind, CaseState
 from fund.ledger import LedgerEntry
 from fund.ports import BillCopy, CaseFile, IncidentFacts, Payment, Recovery
@@ -30,6 +31,8 @@ class FundState:
     messages: list[tuple[str, dict[str, Any], datetime]] = field(default_factory=list)  # fund.cases: key, value, at
     timeline: list[tuple[str, str, datetime, str]] = field(default_factory=list)  # incident, kind, at, case id
     processed: dict[str, datetime] = field(default_factory=dict)  # the inbox: event id -> when
+    parties: dict[str, list[Party]] = field(default_factory=dict)  # by incident, as the pipeline copied them
+    fled_plates: dict[str, str] = field(default_factory=dict)  # by incident: a report's fled_vehicle.plate
 
 
 class _ById(Generic[R]):
@@ -70,13 +73,26 @@ class FakeBills(_ById[BillCopy]):
     def add(self, bill: BillCopy) -> None:
         self._records[bill.bill_id] = bill
 
+    def save(self, bill: BillCopy) -> None:
+        if bill.bill_id not in self._records:
+            raise LookupError(f"no bill {bill.bill_id} to save")
+        self._records[bill.bill_id] = bill
+
     def of_incident(self, incident_id: str) -> list[BillCopy]:
         return sorted((b for b in self._records.values() if b.incident_id == incident_id),
                       key=lambda b: (b.created_at, b.bill_id))
 
 
 class FakeIncidents(_ById[IncidentFacts]):
-    pass
+    def __init__(self, records: dict[str, IncidentFacts], state: "FundState"):
+        super().__init__(records)
+        self._state = state
+
+    def parties(self, incident_id: str) -> list[Party]:
+        return list(self._state.parties.get(incident_id, ()))
+
+    def fled_plate(self, incident_id: str) -> str | None:
+        return self._state.fled_plates.get(incident_id)
 
 
 class FakeLedger:
@@ -135,6 +151,6 @@ class FakeFundUnitOfWork(FakeUnitOfWork[FundState]):
         super().__init__(state if state is not None else FundState())
 
     def _bind(self, s: FundState) -> None:
-        self.cases, self.bills, self.incidents = FakeCases(s.cases), FakeBills(s.bills), FakeIncidents(s.incidents)
+        self.cases, self.bills, self.incidents = FakeCases(s.cases), FakeBills(s.bills), FakeIncidents(s.incidents, s)
         self.ledger, self.payments = FakeLedger(s.ledger), FakePayments(s.payments)
         self.recoveries, self.events, self.inbox = FakeRecoveries(s.recoveries), FakeEvents(s), FakeInbox(s.processed)

@@ -24,6 +24,8 @@ class HospitalsState:
     bills: dict[str, HospitalBill] = field(default_factory=dict)
     incidents: dict[str, IncidentFacts] = field(default_factory=dict)
     parties: dict[str, list[Party]] = field(default_factory=dict)  # by incident, as the pipeline copied them
+    fled_plates: dict[str, str] = field(default_factory=dict)  # by incident: a report's fled_vehicle.plate
+    liability: dict[str, dict[str, Any]] = field(default_factory=dict)  # by incident: the current determination
     messages: list[tuple[str, dict[str, Any], datetime]] = field(default_factory=list)  # hospitals.bills: key, value, at
     timeline: list[tuple[str, str, datetime, dict[str, Any]]] = field(default_factory=list)  # incident, kind, at, detail
     processed: dict[str, datetime] = field(default_factory=dict)  # the inbox: event id -> when
@@ -68,6 +70,11 @@ class FakeBills(_ById[HospitalBill]):
     def _where(self, keep: Any) -> list[HospitalBill]:
         return sorted(filter(keep, self._records.values()), key=lambda b: (b.created_at, b.bill_id))
 
+    def save(self, bill: HospitalBill) -> None:
+        if bill.bill_id not in self._records:
+            raise LookupError(f"no bill {bill.bill_id} to save")
+        self._records[bill.bill_id] = bill
+
     def of_admission(self, admission_id: str) -> list[HospitalBill]:
         return self._where(lambda b: b.admission_id == admission_id)
 
@@ -79,12 +86,24 @@ class FakeBills(_ById[HospitalBill]):
 
 
 class FakeIncidentCopy(_ById[IncidentFacts]):
-    def __init__(self, records: dict[str, IncidentFacts], parties: dict[str, list[Party]]):
+    def __init__(self, records: dict[str, IncidentFacts], parties: dict[str, list[Party]], state: HospitalsState):
         super().__init__(records)
-        self._parties = parties
+        self._parties, self._state = parties, state
 
     def parties(self, incident_id: str) -> list[Party]:
         return list(self._parties.get(incident_id, ()))
+
+    def fled_plate(self, incident_id: str) -> str | None:
+        return self._state.fled_plates.get(incident_id)
+
+    def liability(self, incident_id: str) -> Mapping[str, Any] | None:
+        found = self._state.liability.get(incident_id)
+        return dict(found) if found else None
+
+    def set_liability(self, incident_id: str, determination: Mapping[str, Any]) -> None:
+        if incident_id not in self._records:
+            raise LookupError(f"no incident {incident_id}")
+        self._state.liability[incident_id] = {"kind": "liability", **dict(determination)}
 
 
 class FakeEvents:
@@ -112,5 +131,5 @@ class FakeHospitalsUnitOfWork(FakeUnitOfWork[HospitalsState]):
 
     def _bind(self, s: HospitalsState) -> None:
         self.hospitals, self.admissions = FakeHospitals(s.hospitals), FakeAdmissions(s.admissions, s.hospitals)
-        self.bills, self.incidents = FakeBills(s.bills), FakeIncidentCopy(s.incidents, s.parties)
+        self.bills, self.incidents = FakeBills(s.bills), FakeIncidentCopy(s.incidents, s.parties, s)
         self.events, self.timeline, self.inbox = FakeEvents(s), FakeTimeline(s), FakeInbox(s.processed)

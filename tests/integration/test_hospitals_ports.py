@@ -272,6 +272,34 @@ def test_incident_facts_and_parties_come_from_the_hospitals_copy(kit: Kit) -> No
         assert uow.incidents.parties("INC-NOPE") == []
 
 
+
+def test_a_rerouted_bill_is_saved_over_the_first_split(kit: Kit) -> None:
+    add(kit, admission(), bill("B-1"))
+    with kit.uow() as uow:
+        uow.bills.save(replace(bill("B-1"), insurer_fen=180_000, fund_fen=2_320_000,
+                               routing={"reasons": ["insured_not_at_fault"], "revision": 1, "vehicle_plate": "鲁P12345"}))
+        uow.commit()
+    with kit.uow() as uow:
+        [b] = uow.bills.of_incident("INC-1")
+        assert (b.insurer_fen, b.fund_fen, b.routing["revision"]) == (180_000, 2_320_000, 1)
+        with pytest.raises(LookupError):
+            uow.bills.save(bill("B-NOPE"))
+
+
+def test_an_incidents_liability_is_kept_and_a_review_replaces_it(kit: Kit) -> None:
+    kit.copy_incident(IncidentFacts("INC-1", T0, "injury", False, None, 1, 0), [Party(name="张某", plate="鲁P12345")])
+    with kit.uow() as uow:
+        assert uow.incidents.liability("INC-1") is None and uow.incidents.fled_plate("INC-1") is None
+        uow.incidents.set_liability("INC-1", {"shares": {"鲁P12345": "none"}, "source": "joint_desk"})
+        uow.commit()
+    with kit.uow() as uow:
+        uow.incidents.set_liability("INC-1", {"shares": {"鲁P12345": "full"}, "source": "review"})
+        uow.commit()
+    with kit.uow() as uow:
+        found = uow.incidents.liability("INC-1")
+        assert found is not None and found["shares"] == {"鲁P12345": "full"} and found["source"] == "review"
+
+
 # ------------------------------------------------------------------------------- the SQL adapter alone
 def test_a_sql_unit_of_work_that_joins_a_callers_transaction_leaves_the_commit_to_the_caller(sql_store: Any) -> None:
     """An HTTP request (with its audit line) or a batch of notices owns the transaction the desk's work joins."""
@@ -327,3 +355,50 @@ def test_the_hospitals_group_turns_a_batch_of_incident_changes_into_admissions_o
         [a] = uow.admissions.at_hospital(HOSPITAL.hospital_id, 10)
         assert (a.incident_id, a.patients, a.eta_at, a.notified_at) == ("INC-1", 2, T0 + timedelta(minutes=12), T0)
         assert uow.inbox.seen("event_id:" + notice["event_id"])
+
+
+def test_liability_decided_in_claims_reroutes_the_incidents_bills_once(sql_store: Any) -> None:
+    """Claims' ``liability_determined`` (one message per claim of the incident) re-routes every bill once; other
+    changes, unknown incidents and unreadable messages change nothing."""
+    from accidentlink.clock import FixedClock
+    from accidentlink.pipeline import RawMessage, TopicNames
+    from connectors.sql.hospitals import HospitalsHandler, SqlHospitalsUnitOfWork
+
+    def uows(owner: str = "hospitals", *, joining: Any = None, read_only: bool = False) -> SqlHospitalsUnitOfWork:
+        if joining is not None:
+            return SqlHospitalsUnitOfWork.joining(joining, owner, TopicNames("t."))
+        return SqlHospitalsUnitOfWork(sql_store, owner, TopicNames("t."), read_only=read_only)
+
+    kit = sql_kit(sql_store)
+    with kit.uow() as uow:
+        uow.hospitals.add(HOSPITAL)
+        uow.commit()
+    walker = Party(name="李某", id_number="371502198504041234", role="pedestrian")
+    kit.copy_incident(IncidentFacts("INC-1", T0, "injury", False, None, 1, 0),
+                      [Party(name="张某", plate="鲁P12345", insurer="PICC", ci_policy="POL-1"), walker])
+    from hospitals import services as H
+    from hospitals.commands import ConfirmAdmission, PreArrivalNotice
+
+    H.record_pre_arrival_notice(PreArrivalNotice("e-1", "INC-1", HOSPITAL.hospital_id, 1, {}, None, T0), kit.uow())
+    adm = H.admission_id_for("INC-1", HOSPITAL.hospital_id)
+    H.confirm_admission(ConfirmAdmission(HOSPITAL.hospital_id, adm, "hospital:x:t", T0), kit.uow())
+    cmd = H.bill_command(HOSPITAL.hospital_id, adm, {"amount_fen": 2_500_000, "rescue_started_at": T0.isoformat(),
+                                                     "patient_id_number": walker.id_number}, "hospital:x:t", T0)
+    assert H.record_bill(cmd, kit.uow(), province="shandong")["payers"]["provisional"]
+
+    decided = {"schema": "claim/1", "event_id": "CLM-1:3:liability_determined", "claim_id": "CLM-1",
+               "incident_id": "INC-1", "change": "liability_determined", "kind": "police_determination",
+               "shares": {"鲁P12345": "none"}}
+    values = [decided, {**decided, "event_id": "CLM-2:3:liability_determined", "claim_id": "CLM-2"},
+              {**decided, "event_id": "CLM-1:4:paid", "change": "paid", "shares": {"鲁P12345": "full"}},
+              {**decided, "event_id": "CLM-9:1:liability_determined", "incident_id": "INC-NOPE"}]
+    messages = [RawMessage("t.claims.events", 0, n, b"k", json.dumps(v).encode()) for n, v in enumerate(values)]
+    handler = HospitalsHandler(uows, sql_store, FixedClock(T0 + timedelta(hours=1)))
+    handler.on_claim_events(messages + [RawMessage("t.claims.events", 0, 9, b"k", b"{broken")])
+    handler.on_claim_events(messages)  # delivered again
+    with uows(read_only=True) as uow:
+        [b] = uow.bills.of_incident("INC-1")
+        assert (b.insurer_fen, b.fund_fen, b.routing["revision"]) == (180_000, 2_320_000, 1)
+        assert uow.incidents.liability("INC-1")["source"] == "police_determination"
+    rerouted = [v for _, v in kit.messages() if v.get("change") == "rerouted"]
+    assert len(rerouted) == 1 and rerouted[0]["liability"] == "none"

@@ -230,8 +230,9 @@ def test_a_hospital_bill_makes_the_insurer_owe_its_share_once(claims: Claims) ->
     claims.reported(CPIC_CAR, PICC_CAR, injured=1, movable=False)
     owes = bill(claims, "B-1", 1_800_000)
     assert owes is not None and owes.owed_to_hospital_fen == 1_800_000
-    assert owes.facts["hospital_bills"] == [{"bill_id": "B-1", "hospital_id": "ZB-H-1", "insurer_fen": 1_800_000,
-                                             "amount_fen": 2_500_000}]
+    assert [{k: b[k] for k in ("bill_id", "hospital_id", "insurer_fen", "amount_fen")}
+            for b in owes.facts["hospital_bills"]] == [{"bill_id": "B-1", "hospital_id": "ZB-H-1",
+                                                        "insurer_fen": 1_800_000, "amount_fen": 2_500_000}]
     assert bill(claims, "B-1", 1_800_000) is None, "the same bill delivered again"
     assert bill(claims, "B-2", 0) is None and bill(claims, "B-3", 100, plate="鲁X00000") is None
     assert claims.claim("鲁C90001").owed_to_hospital_fen == 1_800_000
@@ -368,3 +369,34 @@ def test_every_side_at_fault_means_any_liability_but_none() -> None:
 
     assert every_side_at_fault({"A": "primary", "B": "secondary"}) and every_side_at_fault({"A": "equal", "B": "equal"})
     assert not every_side_at_fault({"A": "full", "B": "none"}) and not every_side_at_fault({"A": "equal"})
+
+
+def rerouted(claims: Claims, bill_id: str, plate: str | None, insurer_fen: int, revision: int, previous_plate: str,
+             liability: str | None = "none") -> ClaimFile | None:
+    return C.owe_hospital_share(BillReceived(f"bill_id:{bill_id}:r{revision}", bill_id, INCIDENT, "ZB-H-1", plate,
+                                             2_500_000, insurer_fen, T0 + timedelta(hours=3), revision=revision,
+                                             previous_plate=previous_plate, liability=liability), claims.uow())
+
+
+def test_a_rerouted_bill_lowers_what_the_insurer_owes_once(claims: Claims) -> None:
+    claims.reported(CPIC_CAR, PICC_CAR, injured=1, movable=False)
+    bill(claims, "B-1", 1_800_000)
+    owes = rerouted(claims, "B-1", "鲁C90001", 180_000, 1, "鲁C90001")
+    assert rerouted(claims, "B-1", "鲁C90001", 180_000, 1, "鲁C90001") is None  # redelivered
+    assert owes is not None and owes.owed_to_hospital_fen == 180_000
+    assert claims.changes(key=owes.claim_id) == ["opened", "hospital_bill_owed", "hospital_share_rerouted"]
+
+
+def test_a_rerouted_bill_moves_its_share_to_the_vehicle_that_now_answers(claims: Claims) -> None:
+    claims.reported(CPIC_CAR, PICC_CAR, injured=1, movable=False)
+    bill(claims, "B-1", 1_800_000)
+    rerouted(claims, "B-1", "鲁C90002", 1_800_000, 1, "鲁C90001", liability="full")
+    assert claims.claim("鲁C90001").owed_to_hospital_fen == 0
+    assert claims.claim("鲁C90002").owed_to_hospital_fen == 1_800_000
+
+
+def test_the_insurer_never_owes_hospitals_more_than_its_limit_for_the_liability(claims: Claims) -> None:
+    claims.reported(CPIC_CAR, PICC_CAR, injured=1, movable=False)
+    owes = C.owe_hospital_share(BillReceived("bill_id:B-9", "B-9", INCIDENT, "ZB-H-1", "鲁C90001", 2_500_000,
+                                             1_800_000, T0 + timedelta(hours=2), liability="none"), claims.uow())
+    assert owes is not None and owes.owed_to_hospital_fen == 180_000  # not at fault: 1,800 yuan (ci_settlement)

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from accidentlink.reports import Party
-from fund.payer import CostKind, VehicleCover, reason_sources, route_bill
+from fund.payer import CostKind, VehicleCover, route_bill
+from fund.payer_reasons import PAYER_REASONS
 
 DAY = date(2026, 11, 22)
 INSURED = VehicleCover(has_ci=True, insurer_code="PICC")
@@ -24,7 +25,7 @@ def test_fund_pays_only_the_excess_over_the_medical_limit():
     s = route_bill(2_500_000, vehicle=INSURED, accident_date=DAY, at_fault=True)
     assert (s.insurer_fen, s.fund_fen) == (1_800_000, 700_000)
     assert "above_ci_limit" in s.reasons and s.fund_recovers_fen == 700_000
-    assert reason_sources(s)["above_ci_limit"] == "条例 24(1) [O]"
+    assert PAYER_REASONS["above_ci_limit"].source == "条例 24(1) [O]"
 
 
 def test_fund_pays_all_when_the_vehicle_has_no_ci():

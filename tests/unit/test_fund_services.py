@@ -310,3 +310,94 @@ def test_a_period_running_from_a_covered_year_into_an_uncovered_one_names_the_un
     due = add_working_days(start, 3)
     assert due.year == 2028 and uncovered_years(start, due) == [2028]
     assert uncovered_years(datetime(2026, 12, 30, 9, 0, tzinfo=CST), datetime(2027, 1, 5, tzinfo=CST)) == []
+
+
+# ------------------------------------------------------------------------------- bills routed again (liability)
+def rerouted(fund: Fund, bill: BillCopy, insurer_fen: int, fund_fen: int, revision: int = 1,
+             at: datetime = T0 + timedelta(days=1)) -> None:
+    """The hospitals' desk routed the bill again (``change: rerouted``); the message reaches the fund."""
+    from dataclasses import replace as _replace
+
+    again = _replace(bill, insurer_fen=insurer_fen, fund_fen=fund_fen, insurer_code="PICC" if insurer_fen else None,
+                     routing={**bill.routing, "revision": revision, "liability": "primary"})
+    F.record_bill(BillReceived(f"bill_id:{bill.bill_id}:r{revision}", again, at), fund.uow(), province=PROVINCE)
+
+
+def test_a_rerouted_bill_changes_the_applied_amount_once(fund: Fund) -> None:
+    applied_hit_and_run(fund)
+    bill = fund.state.bills["BILL-1"]
+    rerouted(fund, bill, 1_800_000, 700_000)
+    rerouted(fund, bill, 1_800_000, 700_000)  # redelivered
+    case = fund.case()
+    assert case["eligible_fen"] == 700_000 and case["requested_fen"] == 700_000
+    assert fund.changes().count("SplitChanged") == 1 and fund.state.bills["BILL-1"].fund_fen == 700_000
+    with pytest.raises(AmountAboveEntitlement):
+        fund.approve(2_500_000)
+
+
+def test_an_approval_above_the_new_share_is_withdrawn(fund: Fund) -> None:
+    applied_hit_and_run(fund)
+    fund.approve(2_500_000)
+    rerouted(fund, fund.state.bills["BILL-1"], 1_800_000, 700_000)
+    case = fund.case()
+    assert case["status"] == "applied" and case["approved_fen"] is None and case["requested_fen"] == 700_000
+    assert "approval withdrawn" in case["notes"][-1]["note"]
+    with pytest.raises(InvalidState):
+        fund.pay()
+
+
+def test_a_paid_advance_above_the_new_share_is_owed_back_in_a_balanced_ledger_never_paid_twice(fund: Fund) -> None:
+    from fund.ledger import OWED_BACK
+
+    applied_hit_and_run(fund)
+    fund.approve(2_500_000)
+    fund.pay()
+    bill = fund.state.bills["BILL-1"]
+    rerouted(fund, bill, 1_800_000, 700_000)
+    rerouted(fund, bill, 1_800_000, 700_000)  # redelivered: nothing more
+    detail = F.case_detail(CaseQuery(CASE), fund.uow())
+    assert account_balance(detail.ledger, OWED_BACK) == 1_800_000
+    assert account_balance(detail.ledger, BANK) == -2_500_000, "nothing paid again"
+    assert sum(e.debit_fen - e.credit_fen for e in fund.state.ledger) == 0
+    [changed] = [v for k, v, _ in fund.state.messages if v["change"] == "SplitChanged"]
+    assert changed["event"]["owed_back_fen"] == 1_800_000 and changed["event"]["owed_by"] == "insurer:PICC"
+    assert detail.recovery is not None and detail.recovery.amount_fen == 700_000
+    assert list(fund.state.payments) == [CASE]
+    rerouted(fund, bill, 0, 2_500_000, revision=2)  # a review puts it back on the fund
+    detail = F.case_detail(CaseQuery(CASE), fund.uow())
+    assert account_balance(detail.ledger, OWED_BACK) == 0 and account_balance(detail.ledger, BANK) == -2_500_000
+
+
+def test_an_injured_e_bike_rider_hit_by_an_insured_car_opens_no_uninsured_vehicle_case(fund: Fund) -> None:
+    fund.reported(injured=1, parties=[party("鲁P12345"), {"name": "孙某", "plate": "鲁P电0001", "vehicle_type": "e_bike",
+                                                          "role": "cyclist", "insurer": None, "ci_policy": None}])
+    assert fund.state.cases == {}
+
+
+def test_funeral_costs_an_insured_vehicle_owes_are_not_advanced_by_the_fund(fund: Fund) -> None:
+    from accidentlink.reports import Party
+    from fund.cases import NoFundCondition
+
+    fund.copy_incident(fatalities=1)
+    fund.state.parties[INCIDENT] = [Party(plate="鲁P12345", insurer="PICC", ci_policy="POL-1"),
+                                    Party(name="李某", id_number="371502198504041234", role="pedestrian")]
+    with pytest.raises(NoFundCondition) as refused:
+        F.apply_for_funeral_costs(ApplyForFuneralCosts(INCIDENT, 1_200_000, "李某某", "聊公交尸字2026-002", T0,
+                                                       deceased_id_number="371502198504041234"), fund.uow(),
+                                  province=PROVINCE)
+    assert "PICC" in str(refused.value) and fund.state.cases == {}
+
+
+def test_funeral_costs_above_the_insurers_death_limit_are_advanced_only_above_it(fund: Fund) -> None:
+    from accidentlink.reports import Party
+
+    fund.copy_incident(fatalities=1)
+    fund.state.parties[INCIDENT] = [Party(plate="鲁P12345", insurer="PICC", ci_policy="POL-1")]
+    fund.state.bills["B-0"] = BillCopy("B-0", "ADM-1", INCIDENT, "LC-H-LC3", 100, T0, (), 100, 0, "PICC",
+                                       {"vehicle_plate": "鲁P12345", "liability": "none"}, T0, "hospital:LC-H-LC3")
+    case = F.apply_for_funeral_costs(ApplyForFuneralCosts(INCIDENT, 5_000_000, "李某某", "聊公交尸字2026-003", T0),
+                                     fund.uow(), province=PROVINCE)
+    assert case["payers"]["insurer_fen"] == 1_800_000 and case["eligible_fen"] == 3_200_000
+    with pytest.raises(AmountAboveEntitlement):
+        F.approve_case(ApproveCase(case["case_id"], 5_000_000, MAKER, T0 + timedelta(hours=1)), fund.uow(),
+                       province=PROVINCE)

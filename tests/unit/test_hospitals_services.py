@@ -161,11 +161,14 @@ def test_a_bills_split_adds_up_and_goes_onto_hospitals_bills_once(desk: Desk) ->
     assert message["schema"] == "hospital-bill/1" and message["created_by"] == f"hospital:{HOSPITAL}"
     assert message["insurer_fen"] + message["fund_fen"] <= message["amount_fen"] == 2_500_000
     assert message["items"] == [{"amount_fen": 2_500_000, "incurred_at": None, "description": ""}]
-    assert message["routing"] == {k: v for k, v in payers.items() if k not in ("insurer_fen", "insurer", "fund_fen",
-                                                                                  "uncovered_fen")}
+    assert message["routing"]["vehicle_plate"] == payers["vehicle_plate"] and message["reasons"] == payers["reasons"]
+    assert message["change"] == "recorded" and message["revision"] == 0 and message["provisional"] is True
+    assert payers["provisional"] is True and "fault_undetermined_assumed_at_fault" in payers["reasons"]
+    assert all(t["zh"] and t["en"] for t in payers["reason_texts"])
     assert desk.state.bills[bill_id].created_by == NURSE
     assert [(k, d) for _, k, _, d in desk.state.timeline][-1] == (
-        "bill_recorded", {"bill_id": bill_id, "amount_fen": 2_500_000, "insurer_fen": 1_800_000, "fund_fen": 700_000})
+        "bill_recorded", {"bill_id": bill_id, "amount_fen": 2_500_000, "insurer_fen": 1_800_000, "fund_fen": 700_000,
+                          "provisional": True})
 
 
 def test_a_second_bill_shares_the_medical_limit_of_the_accident(desk: Desk) -> None:
@@ -255,3 +258,73 @@ def test_an_invoice_number_is_a_bills_natural_key_per_hospital(desk: Desk) -> No
     assert len(desk.state.messages) == 1
     with pytest.raises(H.BadBill):
         desk.bill(1_000_000, invoice_number="   ")
+
+
+# ------------------------------------------------------------------------------- liability and re-routing
+WALKER = Party(name="李某", id_number="371502198504041234", role="pedestrian")
+RIDER_IN_A = Party(name="赵某", id_number="371502200003031234", role="occupant", vehicle_plate="鲁P12345")
+
+
+def liability(desk: Desk, shares: dict[str, str], minutes: int = 120, event_id: str | None = None) -> dict[str, Any]:
+    from hospitals.commands import RecordLiability
+
+    return H.record_liability(RecordLiability(INCIDENT, shares, "joint_desk", "dispatcher:王:t9",
+                                              T0 + timedelta(minutes=minutes), event_id=event_id),
+                              desk.uow(), province=PROVINCE)
+
+
+def test_police_liability_none_reroutes_the_provisional_bill_once(desk: Desk) -> None:
+    desk.admitted(INSURED, WALKER)
+    first = desk.bill(2_500_000, patient_id_number=WALKER.id_number)["payers"]
+    assert first["provisional"] and (first["insurer_fen"], first["fund_fen"]) == (1_800_000, 700_000)
+    out = liability(desk, {"鲁p12345": "none"})
+    [bill] = out["bills"]
+    payers = bill["payers"]
+    assert (payers["insurer_fen"], payers["fund_fen"], payers["uncovered_fen"]) == (180_000, 2_320_000, 0)
+    assert not payers["provisional"] and payers["liability"] == "none" and payers["revision"] == 1
+    assert payers["previous"]["insurer_fen"] == 1_800_000 and "insured_not_at_fault" in payers["reasons"]
+    rerouted = [m for _, m, _ in desk.state.messages if m.get("change") == "rerouted"]
+    assert len(rerouted) == 1 and rerouted[0]["event_id"] == bill["bill_id"] + ":r1"
+    again = liability(desk, {"鲁P12345": "none"}, minutes=130)  # the same determination again
+    assert not again["changed"] and again["rerouted"] == []
+    assert len([m for _, m, _ in desk.state.messages if m.get("change") == "rerouted"]) == 1
+    review = liability(desk, {"鲁P12345": "primary"}, minutes=140)  # a review that changes it
+    assert review["rerouted"] == [bill["bill_id"]] and review["bills"][0]["payers"]["insurer_fen"] == 1_800_000
+    assert review["bills"][0]["payers"]["revision"] == 2
+
+
+def test_a_bill_after_liability_is_decided_is_routed_on_it_and_not_provisional(desk: Desk) -> None:
+    desk.admitted(INSURED, WALKER)
+    liability(desk, {"鲁P12345": "none"})
+    payers = desk.bill(300_000, patient_id_number=WALKER.id_number)["payers"]
+    assert not payers["provisional"] and (payers["insurer_fen"], payers["fund_fen"]) == (180_000, 120_000)
+
+
+def test_liability_naming_a_plate_of_another_crash_or_an_unknown_degree_is_refused(desk: Desk) -> None:
+    desk.admitted(INSURED, WALKER)
+    for shares in ({"鲁X00000": "full"}, {"鲁P12345": "most"}, {}):
+        with pytest.raises(H.BadLiability):
+            liability(desk, shares)
+    assert desk.state.liability == {}
+
+
+def test_an_occupant_of_the_insured_car_is_billed_to_the_fund_not_to_that_car(desk: Desk) -> None:
+    desk.admitted(INSURED, RIDER_IN_A)
+    payers = desk.bill(2_500_000, patient_id_number=RIDER_IN_A.id_number)["payers"]
+    assert payers["insurer"] is None and payers["insurer_fen"] == 0 and payers["fund_fen"] == 2_500_000
+    assert "own_vehicle_not_third_party" in payers["reasons"] and payers["patient_role"] == "occupant"
+
+
+def test_a_hit_and_run_with_the_fleeing_vehicle_unknown_bills_the_fund_for_all(desk: Desk) -> None:
+    desk.admitted(INSURED, hit_and_run=True)  # the only vehicle listed is the victim's own
+    payers = desk.bill(2_500_000)["payers"]
+    assert (payers["insurer_fen"], payers["fund_fen"]) == (0, 2_500_000)
+    assert payers["reasons"][0] == "hit_and_run_vehicle_unknown"
+
+
+def test_a_patient_who_is_not_a_party_is_refused_and_no_bill_shows_the_id_number(desk: Desk) -> None:
+    desk.admitted(INSURED, WALKER)
+    with pytest.raises(H.BadBill):
+        desk.bill(patient_id_number="110101199001011234")
+    out = desk.bill(patient_id_number=WALKER.id_number)
+    assert WALKER.id_number not in repr(out) and WALKER.id_number not in repr(desk.state.messages)

@@ -86,6 +86,8 @@ class FuneralBody(BaseModel):
     amount_fen: StrictInt = Field(gt=0, le=10**12, description="funeral costs in integer fen")
     relative: str = Field(min_length=1, max_length=100, description="the applying relative (masked in views)")
     body_disposal_notice: str = Field(min_length=1, max_length=60, description="police 尸体处理通知书 number")
+    deceased_id_number: str | None = Field(None, max_length=40, description="the deceased among the parties "
+                                           "(routing: whose 交强险 death and disability limit pays first)")
 
 
 @router.post("/api/fund/funeral-applications", status_code=201,
@@ -93,7 +95,8 @@ class FuneralBody(BaseModel):
 def funeral(body: FuneralBody, request: Request, p: Principal = Depends(admin)) -> Any:
     province = container(request).settings.province
     return _act(request, p, "fund.funeral_application", body.incident_id, lambda uow, now: F.apply_for_funeral_costs(
-        C.ApplyForFuneralCosts(body.incident_id, body.amount_fen, body.relative, body.body_disposal_notice, now), uow,
+        C.ApplyForFuneralCosts(body.incident_id, body.amount_fen, body.relative, body.body_disposal_notice, now,
+                               deceased_id_number=body.deceased_id_number), uow,
         province=province), status=201, amount_fen=body.amount_fen)
 
 

@@ -68,6 +68,8 @@ class BillBody(BaseModel):
         "the hospital's invoice number: the bill's natural key, unique per hospital (the same number and body "
         "again returns the existing bill, 200; another body, 409). Without one, the admission and the bill's "
         "content are its key: the same bill sent twice is recorded and paid once"))
+    patient_id_number: str | None = Field(None, max_length=40, description="the patient among the incident's parties: "
+                                          "routing uses who the victim is and which vehicle carried them")
 
 
 @router.post("/api/hospitals/{hospital_id}/admissions/{admission_id}/bills", status_code=201,

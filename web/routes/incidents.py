@@ -14,7 +14,7 @@ from accidentlink.bootstrap import Container
 from connectors.sql import incidents as repo
 from connectors.sql.models import IncidentRow
 from web.auth import Principal
-from web.deps import audit, container, idempotent, limit_param, require
+from web.deps import audit, container, idempotent, limit_param, mutate, require
 from web.errors import NotFound, Unprocessable
 
 router = APIRouter(tags=["incidents"])
@@ -170,6 +170,73 @@ def reassign(incident_id: str, body: ReassignBody, request: Request, p: Principa
         return 200, dispatch_view(c, incident_id)
 
     return idempotent(request, p, run)
+
+
+@router.get("/api/incidents/{incident_id}/parties",
+            summary="Who each party is (role, vehicle, non-motor or not) and the fleeing vehicle, personal data masked")
+def incident_parties(incident_id: str, request: Request, p: Principal = Depends(dispatcher)) -> dict[str, Any]:
+    from accidentlink.masking import mask_name, mask_text
+    from accidentlink.vehicles import is_motor_vehicle, plate_of, role_of
+    from connectors.sql.hospitals import party
+
+    c = container(request)
+    with c.store("dispatch").read() as s:
+        if s.get(IncidentRow, incident_id) is None:
+            raise NotFound(f"no incident {incident_id}")
+        fled: dict[str, Any] | None = None
+        for _at, _id, payload in repo.reports_of(s, incident_id):
+            fled = {**(fled or {}), **{k: v for k, v in (payload.get("fled_vehicle") or {}).items() if v}} \
+                if payload.get("fled_vehicle") else fled
+        parties = [party(x) for x in repo.parties_of(s, incident_id)]
+    if fled and fled.get("driver"):
+        driver = str(fled["driver"])
+        fled["driver"] = mask_name(driver) if len(driver) <= 4 else mask_text(driver)  # a name, or a description
+    return {"incident_id": incident_id, "fled_vehicle": fled,
+            "parties": [{"role": role_of(x), "plate": plate_of(x.plate), "vehicle_type": x.vehicle_type,
+                         "vehicle_plate": plate_of(x.vehicle_plate), "insurer": x.insurer, "name": mask_name(x.name),
+                         "motor_vehicle": is_motor_vehicle(x)} for x in parties]}
+
+
+class LiabilityShare(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
+    plate: str = Field(min_length=1, max_length=20)
+    liability: str = Field(pattern="^(full|primary|equal|secondary|none)$")
+
+
+class LiabilityBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
+    shares: list[LiabilityShare] = Field(min_length=1, max_length=50)
+    source: str = Field("joint_desk", pattern="^(joint_desk|review)$",
+                        description="joint_desk: the police's determination; review: a review that changes it")
+
+
+@router.post("/api/incidents/{incident_id}/liability",
+             summary="Record the police's liability determination; every bill of the incident is routed again at once")
+def liability(incident_id: str, body: LiabilityBody, request: Request, p: Principal = Depends(dispatcher)) -> Any:
+    from hospitals.commands import RecordLiability
+    from hospitals.services import record_liability
+
+    c = container(request)
+    with c.store("dispatch").read() as s:
+        if s.get(IncidentRow, incident_id) is None:
+            raise NotFound(f"no incident {incident_id}")
+    shares: dict[str, str] = {}
+    for share in body.shares:
+        shares[share.plate.strip().upper()] = share.liability
+
+    def record(s: Any, c: Any) -> Any:
+        """In the hospitals' store (which routes bills), beside its audit line: the re-routed bills' messages go
+        onto ``hospitals.bills`` through its outbox, for the fund and the insurers."""
+        return record_liability(RecordLiability(incident_id, shares, body.source, p.actor, c.clock.now()),
+                                c.hospitals_uow("web", joining=s), province=c.settings.province)
+
+    def answer(s: Any, c: Any) -> Any:
+        out = record(s, c)
+        return {**dispatch_view(c, incident_id), "liability": out["liability"], "changed": out["changed"],
+                "rerouted": out["rerouted"], "bills": out["bills"]}
+
+    return mutate(request, p, "incident.liability", incident_id, answer, audit_detail={"shares": shares},
+                  store="hospitals")
 
 
 def dispatch_view(c: Container, incident_id: str) -> dict[str, Any]:

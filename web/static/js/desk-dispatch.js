@@ -80,6 +80,7 @@ export function mountDispatcher(root, shell) {
   async function loadDetail(id) {
     try {
       const d = await api("GET", `/api/incidents/${encodeURIComponent(id)}`);
+      try { d.who = await api("GET", `/api/incidents/${encodeURIComponent(id)}/parties`); } catch (_) { d.who = null; }
       S.details.set(id, d);
       upsert(d, false);
       if (S.selected === id) { renderSide(); renderMap(); }
@@ -273,6 +274,7 @@ export function mountDispatcher(root, shell) {
           <div><dt>${esc(t("inc.last"))}</dt><dd>${esc(fmtTime(i.last_reported_at))}</dd></div>
           <div><dt>${esc(t("inc.sources"))}</dt><dd>${(i.sources || []).map((s) => `<span class="chip">${esc(s)}</span>`).join(" ")} <span class="muted">${esc(t("inc.reports", { n: (i.report_ids || []).length }))}</span></dd></div>
           <div><dt>${esc(t("inc.plates"))}</dt><dd>${(i.plates || []).map((p) => `<span class="plate">${esc(p)}</span>`).join(" ") || "—"}</dd></div>
+          ${partiesRows(detail && detail.who)}
           <div><dt>${esc(t("inc.hospital"))}</dt><dd>${hosp ? esc(hosp.name) : esc(i.hospital_id || "—")}${i.admission_id ? ` <span class="muted mono">${esc(i.admission_id)}</span>` : ""}</dd></div>
           ${i.closed_at ? `<div><dt>${esc(t("inc.closed_at"))}</dt><dd>${esc(fmtTime(i.closed_at))}</dd></div>` : ""}
           ${(i.police_timers || []).map((pt) => `<div data-testid="police-timer" data-timer="${esc(pt.timer)}" data-state="${esc(pt.state)}"><dt class="${pt.flagged ? "late-text" : ""}">${esc(t("ptimer." + pt.timer))}</dt><dd class="${pt.flagged ? "late-text" : ""}">${esc(t("ptimer.state." + pt.state))} · ${esc(t("ptimer.due"))} ${esc(fmtTime(pt.due, { seconds: false, forceDate: true }))}${(pt.calendar_years || []).length ? ` · ${esc(t("fund.calendar_flag", { years: pt.calendar_years.join(", ") }))}` : ""}</dd></div>`).join("")}
@@ -297,6 +299,19 @@ export function mountDispatcher(root, shell) {
         </section>
       </div>`;
     tick();
+  }
+
+  function partiesRows(who) {
+    // who each party is (driver, occupant, pedestrian, cyclist, fled) and the fleeing vehicle (程序规定 16)
+    if (!who) return "";
+    const people = (who.parties || []).map((x) => `<span class="chip" data-testid="party-role" data-role="${esc(x.role || "")}">`
+      + `${esc(tOr("role." + x.role, x.role || "—"))}${x.plate ? ` <span class="plate">${esc(x.plate)}</span>` : ""}`
+      + `${x.vehicle_plate ? ` → <span class="plate">${esc(x.vehicle_plate)}</span>` : ""}`
+      + `${x.vehicle_type && !x.motor_vehicle ? ` <span class="muted">${esc(t("inc.non_motor"))}</span>` : ""}</span>`).join(" ");
+    const f = who.fled_vehicle;
+    const fled = f ? [f.plate, f.model, f.colour, f.direction, f.driver].filter(Boolean).map((v) => esc(v)).join(" · ") : "";
+    return `${people ? `<div><dt>${esc(t("inc.parties"))}</dt><dd>${people}</dd></div>` : ""}`
+      + `${f ? `<div><dt>${esc(t("inc.fled_vehicle"))}</dt><dd data-testid="fled-vehicle">${fled || esc(t("inc.fled_unknown"))}</dd></div>` : ""}`;
   }
 
   function orderRow(o, inc) {

@@ -23,6 +23,11 @@ class CiLimits:
     property_fen: int
     source: str
 
+    @property
+    def total_fen(self) -> int:
+        """All three heads together: what one 交强险 policy can pay for one accident at most."""
+        return self.death_disability_fen + self.medical_fen + self.property_fen
+
 
 @lru_cache(maxsize=1)
 def _table() -> tuple[tuple[date, dict, str], ...]:

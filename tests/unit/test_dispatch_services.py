@@ -223,7 +223,7 @@ def test_reassigning_orders_the_next_nearest_and_never_the_same_unit_again(
         reassign_unit(ReassignUnit(incident_id, "122", "车辆故障", "王调度", T0 + timedelta(minutes=1)), uow, fleet)
     assert active(uow) == {"122": "P-FAR"}
     assert unit_status(uow, "P-NEAR") == ("available", None)
-    assert uow.state.incidents[incident_id].notes[-1].text == "122 reassigned by 王调度: 车辆故障"
+    assert uow.state.incidents[incident_id].notes[-1].text == "调度员 王调度 改派交警：车辆故障"
     with uow:
         close_incident(CloseIncident(incident_id, "", None, T0 + timedelta(minutes=2)), uow)
     with uow, pytest.raises(NoUnitAvailable):

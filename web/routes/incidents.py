@@ -318,6 +318,7 @@ class ReassignBody(BaseModel):
 @router.post("/api/incidents/{incident_id}/reassign", summary="Release the service's unit and order the next nearest")
 def reassign(incident_id: str, body: ReassignBody, request: Request, p: Principal = Depends(dispatcher)) -> Any:
     from dispatch.commands import ReassignUnit
+    from dispatch.errors import DispatchError
     from dispatch.services import reassign_unit
 
     if body.unit_id:
@@ -326,8 +327,11 @@ def reassign(incident_id: str, body: ReassignBody, request: Request, p: Principa
 
     def run() -> tuple[int, Any]:
         with c.store("dispatch").uow() as tx:  # the action and its audit line in one transaction
-            reassign_unit(ReassignUnit(incident_id, body.service, body.reason, p.name, c.clock.now()),
-                          c.dispatch_uow("web", joining=tx.session), c.dispatch_fleet())
+            try:
+                reassign_unit(ReassignUnit(incident_id, body.service, body.reason, p.name, c.clock.now()),
+                              c.dispatch_uow("web", joining=tx.session), c.dispatch_fleet())
+            except DispatchError as e:
+                raise Conflict(str(e)) from None
             audit(c, tx.session, p, "incident.reassign", incident_id, service=body.service, reason=body.reason[:200])
             tx.commit()
         return 200, dispatch_view(c, incident_id)

@@ -365,7 +365,7 @@ export function mountDispatcher(root, shell) {
         <section class="block">
           <div class="block-head"><h4>${esc(t("inc.orders"))}</h4>
             <div class="btn-row">
-              ${open ? ["122", "120"].map((svc) => activeSvc.has(svc)
+              ${open ? `${["122", "120"].map((svc) => activeSvc.has(svc)
                 ? `<button class="btn btn-sm" data-act="reassign" data-svc="${svc}">${esc(t("act.reassign", { svc }))}</button>
                    <button class="btn btn-sm" data-act="choose" data-svc="${svc}" data-replace="1" data-testid="reassign-to-${svc}">${esc(t("act.reassign.to"))}</button>`
                 : `<button class="btn btn-sm" data-act="choose" data-svc="${svc}" data-testid="add-unit-${svc}">${esc(t("act.add", { svc: t("svc.name." + svc) }))}</button>`).join("")}

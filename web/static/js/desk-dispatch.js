@@ -299,12 +299,15 @@ export function mountDispatcher(root, shell) {
         const tpl = document.createElement("template");
         tpl.innerHTML = w.html().trim();
         const el = tpl.content.firstElementChild;
-        if (row) row.el.replaceWith(el);
+        if (row) {
+          if (row.el === at) at = el;
+          row.el.replaceWith(el);
+        }
         row = { el, sig: w.sig };
         S.rows.set(w.key, row);
       }
-      if (row.el !== at) box.insertBefore(row.el, at);
-      else at = at.nextElementSibling;
+      if (row.el === at) at = at.nextElementSibling;
+      else box.insertBefore(row.el, at);
     }
     S.shown = list.length;
     tick();

@@ -67,7 +67,7 @@ def test_no_unit_nearby_is_flagged_first_and_the_dispatcher_orders_a_chosen_unit
     modal = page.get_by_test_id("modal")
     options = modal.locator("select option")
     expect(options.first).to_contain_text("超出服务范围")
-    expect(options.first).to_contain_text(re.compile(r"\d+\.\d km · 约 \d+ 分钟"))
+    expect(options.first).to_contain_text(re.compile(r"\d+\.\d km · 约 (\d+ 小时 )?\d+ 分钟"))
     chosen = options.first.get_attribute("value")
     page.screenshot(path=str(artifacts / "dispatcher-choose-unit.png"))
     page.get_by_test_id("modal-ok").click()
@@ -79,7 +79,7 @@ def test_no_unit_nearby_is_flagged_first_and_the_dispatcher_orders_a_chosen_unit
     assert [f["service"] for f in inc["no_unit_nearby"]] == ["122"], "police still to decide"
     # the ETA is a duration, not a clock-like time
     eta = detail.locator(f'[data-unit-row="{chosen}"] [data-testid="eta"]')
-    expect(eta).to_have_text(re.compile(r"^约 \d+ 分钟$"))
+    expect(eta).to_have_text(re.compile(r"^约 (\d+ 小时 )?\d+ 分钟$"))
     expect(detail.get_by_test_id("notes")).to_contain_text("超出服务范围，调度员决定")
 
     # police too: add a unit; the flag goes

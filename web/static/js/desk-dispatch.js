@@ -38,7 +38,7 @@ export function mountDispatcher(root, shell) {
   const S = {
     incidents: new Map(), units: new Map(), details: new Map(), selected: null, filter: "open", tab: "detail",
     unitSvc: "", unitStatus: "busy", flash: new Map(), map: null, feed: null, timers: [], alive: true,
-    counts: null, queue: [], frame: 0, rows: new Map(), search: "", shown: 0,
+    counts: null, queue: [], frame: 0, rows: new Map(), search: "", shown: 0, unitsVer: 0,
   };
 
   root.innerHTML = `
@@ -91,7 +91,8 @@ export function mountDispatcher(root, shell) {
   async function loadUnits() {
     const list = await api("GET", "/api/units?limit=5000");
     S.units = new Map(list.map((u) => [u.unit_id, u]));
-    renderKpis(); renderMap(); if (S.tab === "units") renderSide();
+    S.unitsVer++;
+    renderKpis(); mapSoon(); if (S.tab === "units") renderSide();
   }
   const loadUnitsSoon = debounce(() => loadUnits().catch(() => {}), 400);
 
@@ -144,7 +145,7 @@ export function mountDispatcher(root, shell) {
       autoSelect = autoSelect || r.select;
     }
     if (autoSelect && !S.selected) return select(autoSelect, false);
-    renderList(); renderMap(); countsSoon();
+    renderList(); mapSoon(); countsSoon();
     if (S.tab === "units" || side) renderSide(); else renderSideTabs();
   }
 
@@ -152,10 +153,12 @@ export function mountDispatcher(root, shell) {
     upsert(data.incident, true);
     if (data.change === "unit_assigned" && data.unit_id && S.units.has(data.unit_id)) {
       S.units.set(data.unit_id, { ...S.units.get(data.unit_id), status: "dispatched", incident_id: data.incident_id });
+      S.unitsVer++;
     }
     if (data.unit_id && S.units.has(data.unit_id) && data.unit_status) {
       const u = S.units.get(data.unit_id);
       S.units.set(data.unit_id, { ...u, status: data.unit_status, incident_id: data.unit_status === "available" ? null : data.incident_id });
+      S.unitsVer++;
     }
     if (["unit_assigned", "unit_status", "closed", "reassigned", "escalated", "unit_added", "reopened"].includes(data.change)) loadUnitsSoon();
     if (S.selected === data.incident_id) loadDetailSoon(data.incident_id);
@@ -309,13 +312,18 @@ export function mountDispatcher(root, shell) {
       if (row.el === at) at = at.nextElementSibling;
       else box.insertBefore(row.el, at);
     }
-    S.shown = list.length;
-    tick();
+    S.shown = list.length;  // timers on new cards are filled in by the next tick (every second)
+  }
+
+  // the map is redrawn at most every 400 ms while a burst comes in (in its own task, so input goes between)
+  let mapTimer = 0;
+  function mapSoon() {
+    if (!mapTimer) mapTimer = setTimeout(() => { mapTimer = 0; renderMap(); }, 400);
   }
 
   function renderMap() {
     if (!S.map) return;
-    S.map.units = [...S.units.values()];
+    if (S.map.unitsVer !== S.unitsVer) { S.map.units = [...S.units.values()]; S.map.unitsVer = S.unitsVer; }
     S.map.incidents = S.filter === "closed" ? visibleIncidents() : [...S.incidents.values()].filter((i) => i.status === "open" || i.incident_id === S.selected);
     S.map.selected = S.selected;
     S.map.renderDynamic();
@@ -537,6 +545,7 @@ export function mountDispatcher(root, shell) {
       const out = await api("POST", `/api/units/${encodeURIComponent(unitId)}/status`, { status, note: "dashboard" });
       const u = S.units.get(unitId);
       if (u) S.units.set(unitId, { ...u, status: out.status });
+      S.unitsVer++;
       for (const i of S.incidents.values()) for (const o of i.orders || []) if (o.unit_id === unitId && o.state === "active") o.unit_status = out.status;
       for (const d of S.details.values()) for (const o of d.orders || []) if (o.unit_id === unitId && o.state === "active") o.unit_status = out.status;
       const name = (u && u.name) || unitId;

@@ -135,7 +135,7 @@ export class RegionMap {
 
   // ---------------------------------------------------------------- data
   setIncidents(list) { this.incidents = list; this.renderDynamic(); }
-  setUnits(list) { this.units = list; this.renderDynamic(); }
+  setUnits(list) { this.units = list; this.unitsVer = (this.unitsVer || 0) + 1; this.renderDynamic(); }
   setSelected(id, detail) { this.selected = id; this.selectedDetail = detail || null; this.renderDynamic(); }
 
   // ---------------------------------------------------------------- drawing
@@ -229,7 +229,14 @@ export class RegionMap {
 
   renderDynamic() {
     const L = this.layers;
-    // units
+    // units: redrawn only when they or the view changed
+    const key = `${this.unitsVer}|${this.units.length}|${this.cx}|${this.cy}|${this.s}|${this.W}|${this.H}|${lang()}`;
+    if (key !== this._unitsKey) { this._unitsKey = key; this._renderUnits(); }
+    this._renderIncidents();
+  }
+
+  _renderUnits() {
+    const L = this.layers;
     let u = "";
     const r = this.s > 900 ? 5 : this.s > 300 ? 4 : 3;
     for (const unit of this.units) {
@@ -243,7 +250,10 @@ export class RegionMap {
       u += `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="${busy ? r + 1 : r}" fill="${fill}" stroke="${stroke}" stroke-width="${busy ? 2 : 1.5}" class="unit-dot${busy ? " busy" : ""}" data-unit="${esc(unit.unit_id)}"><title>${esc(unit.name)} · ${esc(t("ust." + unit.status))}</title></circle>`;
     }
     L.units.innerHTML = u;
+  }
 
+  _renderIncidents() {
+    const L = this.layers;
     // links of the selected incident: its active units, its hospital
     let links = "";
     const sel = this.incidents.find((i) => i.incident_id === this.selected);

@@ -261,7 +261,11 @@ export function mountDispatcher(root, shell) {
       </article>`;
   }
 
-  // keyed rows: a card is rebuilt only when its incident changed, and moved only when its place changed
+  // keyed rows: a card is rebuilt only when its incident changed, and moved only when its place changed; a
+  // card that leaves the list is kept aside and comes back as it was. The first cards are placed at once, the
+  // rest in small tasks after, so that a keystroke or a click is never queued behind a whole list.
+  const CHUNK = 40;
+  let listGen = 0;
   function renderList() {
     $("#list-title", root).textContent = t("inc.list");
     renderFilter();
@@ -272,13 +276,7 @@ export function mountDispatcher(root, shell) {
     const total = S.counts ? S.counts[S.filter] : all.length;
     more.hidden = !(total > list.length);
     more.textContent = t("inc.more", { n: list.length, total });
-    if (!list.length) {
-      S.rows.clear();
-      box.innerHTML = `<div class="empty"><div class="empty-icon">◎</div><p>${esc(t("inc.none"))}</p><p class="muted">${esc(t("inc.none.hint"))}</p></div>`;
-      return;
-    }
-    const empty = box.querySelector(".empty");
-    if (empty) empty.remove();
+    const gen = ++listGen;
     const now = Date.now();
     const L = lang();
     const want = [];
@@ -294,24 +292,37 @@ export function mountDispatcher(root, shell) {
       want.push({ key: "i:" + i.incident_id, sig, html: () => cardHtml(i, now) });
     }
     const keep = new Set(want.map((w) => w.key));
-    for (const [key, row] of S.rows) if (!keep.has(key)) { row.el.remove(); S.rows.delete(key); }
-    let at = box.firstElementChild;
-    for (const w of want) {
-      let row = S.rows.get(w.key);
-      if (!row || row.sig !== w.sig) {
-        const tpl = document.createElement("template");
-        tpl.innerHTML = w.html().trim();
-        const el = tpl.content.firstElementChild;
-        if (row) {
-          if (row.el === at) at = el;
-          row.el.replaceWith(el);
-        }
-        row = { el, sig: w.sig };
-        S.rows.set(w.key, row);
-      }
-      if (row.el === at) at = at.nextElementSibling;
-      else box.insertBefore(row.el, at);
+    for (const [key, row] of S.rows) if (!keep.has(key) && row.el.isConnected) row.el.remove();
+    const empty = box.querySelector(".empty");
+    if (!list.length) {
+      if (!empty) box.insertAdjacentHTML("afterbegin", `<div class="empty"><div class="empty-icon">◎</div><p>${esc(t("inc.none"))}</p><p class="muted">${esc(t("inc.none.hint"))}</p></div>`);
+      return;
     }
+    if (empty) empty.remove();
+    const place = (from) => {
+      if (gen !== listGen || !S.alive) return;  // a newer render took over
+      let at = from === 0 ? box.firstElementChild : S.rows.get(want[from - 1].key).el.nextElementSibling;
+      const to = Math.min(want.length, from + CHUNK);
+      for (let n = from; n < to; n++) {
+        const w = want[n];
+        let row = S.rows.get(w.key);
+        if (!row || row.sig !== w.sig) {
+          const tpl = document.createElement("template");
+          tpl.innerHTML = w.html().trim();
+          const el = tpl.content.firstElementChild;
+          if (row) {
+            if (row.el === at) at = el;
+            if (row.el.isConnected) row.el.replaceWith(el);
+          }
+          row = { el, sig: w.sig };
+          S.rows.set(w.key, row);
+        }
+        if (row.el === at) at = at.nextElementSibling;
+        else box.insertBefore(row.el, at);
+      }
+      if (to < want.length) setTimeout(() => place(to), 0);
+    };
+    place(0);
     S.shown = list.length;  // timers on new cards are filled in by the next tick (every second)
   }
 

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Collection
 
-from dispatch.errors import NoHospitalAvailable, NoUnitAvailable
+from dispatch.errors import NoHospitalAvailable, NoUnitAvailable, NoUnitNearby
 from dispatch.ports import HospitalLocator, TravelTime, UnitLocator
 from dispatch.resources import Resources
 from dispatch.targets import Targets, default_targets
@@ -108,6 +108,8 @@ class DispatchPlan:
     reasons: tuple[str, ...]
     # services needed but with no free unit now ("122", "120"): the others still go, these are retried
     short: tuple[str, ...] = ()
+    # for each service in ``short``: why, as the domain error (its reach, the nearest free unit beyond it)
+    shortfalls: tuple[NoUnitAvailable, ...] = ()
 
     @property
     def orders(self) -> tuple[UnitOrder, ...]:
@@ -159,6 +161,34 @@ def serious_reasons(incident: IncidentFacts, targets: Targets | None = None) -> 
     return tuple(out)
 
 
+def reach_m(service: str, targets: Targets) -> int:
+    """How far the system may order a unit of ``service`` from (straight line, metres): ``unit_reach_m`` in
+    targets.json (120: the rural EMS service radius, domain.md §5 [S]; 122: a county brigade's area [U]).
+    Beyond it no unit is ordered silently: the incident is flagged and the dispatcher decides."""
+    return int(targets.unit_reach_m.get(service, targets.rural_radius_m))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A free unit the dispatcher may choose, with how far it is and whether it is within its reach."""
+
+    service: str
+    unit_id: str
+    distance_m: int
+    eta_s: int
+    within_reach: bool
+
+
+def candidates(incident_lat: float, incident_lon: float, locator: UnitLocator, travel: TravelTime, *,
+               service: str, available: Callable[[str], bool] | None, targets: Targets,
+               k: int = 8) -> tuple[Candidate, ...]:
+    """The ``k`` nearest free units of ``service`` whatever their distance, for the dispatcher to choose
+    from (the dispatcher decides beyond the reach, seeing the distance)."""
+    reach = reach_m(service, targets)
+    found = locator.nearest(incident_lat, incident_lon, service=service, k=k, accept=available)
+    return tuple(Candidate(service, uid, int(round(d)), int(travel(d, service)), d <= reach) for uid, d in found)
+
+
 def _km(distance_m: float) -> str:
     return f"{distance_m / 1000:.1f} km"
 
@@ -195,18 +225,19 @@ def _choose_unit(
 
     found: list[tuple[str, float]] = []
     note = "nearest available"
+    reach = reach_m(service, targets)  # never ordered by the system from beyond its reach (issue 15)
     if service == "122" and not property_only and targets.quick_point_units_minor_only and resources is not None:
-        found = locator.nearest(incident.lat, incident.lon, service=service, k=1,
+        found = locator.nearest(incident.lat, incident.lon, service=service, k=1, max_m=reach,
                                 accept=lambda uid: free(uid) and _home_kind(uid, resources) != "quick_point")
         if not found:
             note = "no patrol free, nearest quick-handling point staff (快处点) sent instead"
     if not found:
-        found = locator.nearest(incident.lat, incident.lon, service=service, k=1, accept=free)
+        found = locator.nearest(incident.lat, incident.lon, service=service, k=1, accept=free, max_m=reach)
         if found and service == "122" and property_only and _home_kind(found[0][0], resources) == "quick_point":
             note = "nearest available, quick-handling point staff (快处点, seed 003)"
     if not found:
-        tried = f"{len(exclude)} already tried" if exclude else ""
-        raise NoUnitAvailable(service, tried)
+        beyond = locator.nearest(incident.lat, incident.lon, service=service, k=1, accept=free)
+        raise NoUnitNearby(service, reach, beyond[0] if beyond else None)
     unit_id, distance = found[0]
     order = UnitOrder(service=service, unit_id=unit_id, distance_m=int(round(distance)),
                       eta_s=int(travel(distance, service)))
@@ -223,6 +254,15 @@ def _choose_unit(
             reasons.append(f"ambulance beyond the {_km(targets.urban_radius_m)} urban service radius "
                            f"({targets.cite('urban_radius_m')})")
     return order
+
+
+def choose_hospital(incident: IncidentFacts, hospitals: HospitalLocator, targets: Targets | None = None
+                    ) -> tuple[str, float, tuple[str, ...]]:
+    """The destination hospital for an ambulance the dispatcher ordered (the same rule as the plan's)."""
+    t = targets or default_targets()
+    reasons: list[str] = []
+    hid, dist = _choose_hospital(incident, hospitals, serious=serious_reasons(incident, t), targets=t, reasons=reasons)
+    return hid, dist, tuple(reasons)
 
 
 def _choose_hospital(
@@ -296,6 +336,7 @@ def plan_dispatch(
 
     reasons.append("police must attend: " + "; ".join(must_attend))
     short: list[str] = []
+    shortfalls: list[NoUnitAvailable] = []
 
     def choose(service: str, property_only: bool) -> UnitOrder | None:
         try:
@@ -303,7 +344,9 @@ def plan_dispatch(
                                 available=available, exclude=exclude, resources=resources, targets=t, reasons=reasons)
         except NoUnitAvailable as e:
             short.append(service)
-            reasons.append(f"{e}: the other service goes now, this one is retried as units become free")
+            shortfalls.append(e)
+            reasons.append(f"{e}: the other service goes now; none is ordered from beyond its reach, the dispatcher "
+                           "decides, and it is retried as units become free")
             return None
 
     police = choose("122", _property_only(incident))
@@ -320,7 +363,7 @@ def plan_dispatch(
     return DispatchPlan(
         incident_id=incident.incident_id, quick_handling=False, police=police, ambulance=ambulance,
         hospital_id=hospital_id, hospital_distance_m=hospital_distance_m, hospital_eta_s=hospital_eta_s,
-        serious=bool(serious), reasons=tuple(reasons), short=tuple(short),
+        serious=bool(serious), reasons=tuple(reasons), short=tuple(short), shortfalls=tuple(shortfalls),
     )
 
 

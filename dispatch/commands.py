@@ -56,6 +56,7 @@ class CloseIncident:
     reason: str
     police_classification: str | None
     at: datetime
+    confirmed: bool = False  # the dispatcher confirmed closing while an ambulance carries a patient
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,27 @@ class ReassignUnit:
     reason: str
     by: str  # the dispatcher's name, for the note the other dispatchers read
     at: datetime
+
+
+@dataclass(frozen=True)
+class ReopenIncident:
+    incident_id: str
+    reason: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class OrderChosenUnit:
+    """The dispatcher's own choice of unit: added to the incident, or (``replace``) instead of the
+    service's current unit."""
+
+    incident_id: str
+    unit_id: str
+    reason: str
+    by: str
+    at: datetime
+    replace: bool = False
 
 
 @dataclass(frozen=True)

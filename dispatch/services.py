@@ -17,11 +17,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from accidentlink.clock import iso
-from dispatch.choose import DispatchPlan, IncidentFacts, UnitOrder, next_candidate, plan_dispatch
-from dispatch.commands import (
-    CloseIncident, DispatchIncident, Escalation, EscalationRound, OtherContextChange, ReassignUnit, UpdateUnitStatus,
+from dispatch import texts
+from dispatch.choose import (
+    Candidate, DispatchPlan, IncidentFacts, UnitOrder, candidates, choose_hospital, next_candidate, plan_dispatch, reach_m,
 )
-from dispatch.errors import NoHospitalAvailable, NoUnitAvailable
+from dispatch.commands import (
+    CloseIncident, DispatchIncident, Escalation, EscalationRound, OrderChosenUnit, OtherContextChange, ReassignUnit,
+    ReopenIncident, UpdateUnitStatus,
+)
+from dispatch.desk import straight_line_m
+from dispatch.errors import (
+    IncidentClosed, NoHospitalAvailable, NoUnitAvailable, NoUnitNearby, PatientAboard, ServiceBusy, UnitNotAvailable,
+)
 from dispatch.figures import order_figures
 from dispatch.lifecycle import check_transition
 from dispatch.ports import DispatchUnitOfWork, Fleet
@@ -37,6 +44,7 @@ WAITING_LOOKBACK = timedelta(hours=6)  # incidents still waiting for a unit, amo
 WAITING_AT_MOST = 200
 NOTED_CHANGES = ("quick_refused",)  # other contexts' incident changes that become notes on dispatch's incident
 STANDS_DOWN = ("available", "out_of_service")  # a unit's statuses that end its order
+PATIENT_ABOARD = ("transporting",)  # an ambulance carrying a patient: closing its incident asks first (issue 15)
 
 
 @dataclass(frozen=True)
@@ -77,20 +85,21 @@ def _dispatch(cmd: DispatchIncident, uow: DispatchUnitOfWork, fleet: Fleet) -> t
         with fleet.choosing():
             plan: DispatchPlan = plan_dispatch(facts, fleet.units, fleet.hospitals, fleet.travel, targets=fleet.targets,
                                                available=fleet.available, exclude=tried)
-    except NoHospitalAvailable as e:
-        _note(incident, "no_hospital", str(e), uow, at)
+    except NoHospitalAvailable:
+        _note(incident, "no_hospital", texts.no_hospital(), uow, at)
         return ()
     if plan.quick_handling:
         if not incident.quick_handling:
             incident = replace(incident, quick_handling=True)
             uow.incidents.save(incident)
-            _note(incident, "quick_handling", "; ".join(plan.reasons), uow, at)
+            _note(incident, "quick_handling", texts.quick_handling(), uow, at)
         return ()
     if incident.quick_handling:  # a later report showed it is not minor after all
         incident = replace(incident, quick_handling=False)
         uow.incidents.save(incident)
     hospital_name = fleet.hospitals.hospital(plan.hospital_id).name if plan.hospital_id else None
     short = [svc for svc in plan.short if svc not in active]
+    why_short: dict[str, NoUnitAvailable] = {e.service: e for e in plan.shortfalls}
     issued: list[Order] = []
     for o in plan.orders:
         if o.service in active:
@@ -107,15 +116,29 @@ def _dispatch(cmd: DispatchIncident, uow: DispatchUnitOfWork, fleet: Fleet) -> t
                 with fleet.choosing():
                     o, _ = next_candidate(facts, fleet.units, fleet.travel, service=o.service, tried=tried,
                                           available=fleet.available, targets=fleet.targets)
-            except NoUnitAvailable:
+            except NoUnitAvailable as e:
                 short.append(o.service)
+                why_short[o.service] = e
                 break
     if plan.hospital_id and incident.hospital_id is None and plan.ambulance is not None:
         incident = _assign_hospital(incident, plan, hospital_name, uow, at)
-    for service in dict.fromkeys(short):  # last, so the escalation round sees the incident waits
-        incident = _note(incident, "no_unit_available",
-                         f"no available {service} unit: retrying (无可用{service}单位，系统将重试)", uow, at)
+    short = list(dict.fromkeys(short))
+    for service in short:  # last, so the escalation round sees the incident waits
+        text, extra = _shortfall(service, why_short.get(service), fleet)
+        incident = _note(incident, "no_unit_available", text, uow, at, extra, same_within=len(short))
     return tuple(issued)
+
+
+def _shortfall(service: str, e: NoUnitAvailable | None, fleet: Fleet) -> tuple[tuple[str, str], dict[str, Any]]:
+    """The "no unit nearby" note of one service (附近无可用单位): nothing was ordered from beyond the unit's
+    reach (targets.json ``unit_reach_m``); the nearest free unit and its distance, for the dispatcher."""
+    reach = e.reach_m if isinstance(e, NoUnitNearby) else reach_m(service, fleet.targets)
+    nearest = e.nearest if isinstance(e, NoUnitNearby) else None
+    name = (fleet.contact(nearest[0])[0] or nearest[0]) if nearest else None
+    dist = int(round(nearest[1])) if nearest else None
+    return (texts.no_unit_nearby(service, reach, name, dist),
+            {"service": service, "reach_m": reach, "nearest_unit_id": nearest[0] if nearest else None,
+             "nearest_unit_name": name, "nearest_distance_m": dist})
 
 
 def incident_facts(incident: Incident, parties: tuple[Party, ...]) -> IncidentFacts:
@@ -182,25 +205,29 @@ def _assign_hospital(incident: Incident, plan: DispatchPlan, hospital_name: str 
     return incident
 
 
-def _note(incident: Incident, kind: str, text: str, uow: DispatchUnitOfWork, at: datetime) -> Incident:
-    """A note the dispatcher reads (on the incident, its timeline and its feed); the same note twice in a
-    row is kept once."""
-    last = incident.last_note
-    if last is not None and last.kind == kind and last.text == text:
+def _note(incident: Incident, kind: str, text: tuple[str, str], uow: DispatchUnitOfWork, at: datetime,
+          extra: dict[str, Any] | None = None, *, same_within: int = 1) -> Incident:
+    """A note the dispatcher reads (on the incident, its timeline and its feed), in Chinese (``text``) and
+    English (``text_en``, dispatch/texts.py); the same note again among the last ``same_within`` is kept once."""
+    zh, en = text
+    if any(n.kind == kind and n.text == zh for n in incident.notes[-same_within:]):
         return incident
-    incident = replace(incident, notes=incident.notes + (Note(at, kind, text),))
+    more = {"text_en": en, **(extra or {})}
+    incident = replace(incident, notes=incident.notes + (Note(at, kind, zh, more),))
     uow.incidents.save(incident)
-    uow.timeline.add(incident.incident_id, at, kind, text=text)
-    uow.messages.incident_changed(incident.incident_id, kind, at, text=text)
+    uow.timeline.add(incident.incident_id, at, kind, text=zh, **more)
+    uow.messages.incident_changed(incident.incident_id, kind, at, text=zh, **more)
     return incident
 
 
-def _release(order: Order, state: str, why: str, uow: DispatchUnitOfWork, at: datetime, fleet: Fleet | None = None) -> None:
+def _release(order: Order, state: str, why: tuple[str, str], uow: DispatchUnitOfWork, at: datetime,
+             fleet: Fleet | None = None) -> None:
     """End an order; its unit becomes available again (the unit keeps where it is)."""
     uow.orders.save(replace(order, state=state, status_times={**order.status_times, state: at}))
     if uow.units.release(order.unit_id, order.incident_id, at) and fleet is not None:
         fleet.mark(order.unit_id, "available")
-    uow.timeline.add(order.incident_id, at, f"order_{state}", order_id=order.order_id, unit_id=order.unit_id, why=why)
+    uow.timeline.add(order.incident_id, at, f"order_{state}", order_id=order.order_id, unit_id=order.unit_id,
+                     why=why[0], why_en=why[1])
     uow.messages.incident_changed(order.incident_id, "unit_status", at, order_id=order.order_id, unit_id=order.unit_id,
                                   unit_status="available", order_state=state)
 
@@ -225,11 +252,11 @@ def escalate_unacknowledged(cmd: Escalation, uow: DispatchUnitOfWork, fleet: Fle
     for o in uow.orders.get_many(cmd.late_order_ids):
         if o.state != "active" or o.unit_status != "dispatched":  # acknowledged or ended meanwhile
             continue
-        _release(o, "released", f"no acknowledgement within {timeout_s}s (超时未确认)", uow, at, fleet)
+        _release(o, "released", texts.ack_timeout(timeout_s), uow, at, fleet)
         incident = uow.incidents.get(o.incident_id)
         assert incident is not None  # an order's incident is never removed
-        _note(incident, "escalated", f"{o.service} unit {o.unit_id} did not acknowledge within {timeout_s}s; "
-                                     f"ordering the next nearest (升级派单)", uow, at)
+        _note(incident, "escalated", texts.escalated(o.service, fleet.contact(o.unit_id)[0] or o.unit_id, timeout_s),
+              uow, at, {"service": o.service, "unit_id": o.unit_id})
         _dispatch(DispatchIncident(o.incident_id, at, replaces={o.service: o.order_id}), uow, fleet)
         n += 1
     for incident_id in cmd.waiting_incident_ids:
@@ -300,9 +327,14 @@ def close_incident(cmd: CloseIncident, uow: DispatchUnitOfWork) -> Closed:
     incident = _open_for_update(cmd.incident_id, uow)
     if incident.status == "closed":
         return Closed(incident.incident_id, changed=False)
-    for o in uow.orders.of_incident(incident.incident_id):
+    orders = uow.orders.of_incident(incident.incident_id)
+    aboard = tuple(o.unit_id for o in orders if o.state == "active" and o.service == "120"
+                   and o.unit_status in PATIENT_ABOARD)
+    if aboard and not cmd.confirmed:
+        raise PatientAboard(aboard)
+    for o in orders:
         if o.state == "active":
-            _release(o, "completed" if "on_scene" in o.status_times else "cancelled", "incident closed", uow, at)
+            _release(o, "completed" if "on_scene" in o.status_times else "cancelled", texts.incident_closed(), uow, at)
     reason = cmd.reason[:500]
     note = Note(at, "closed", reason, {"police_classification": cmd.police_classification})
     uow.incidents.save(replace(incident, status="closed", closed_at=at, notes=incident.notes + (note,)))
@@ -317,16 +349,98 @@ def reassign_unit(cmd: ReassignUnit, uow: DispatchUnitOfWork, fleet: Fleet) -> t
     at, reason = cmd.at, cmd.reason[:200]
     incident = _open_for_update(cmd.incident_id, uow)
     if incident.status != "open":
-        raise NoUnitAvailable(cmd.service, "the incident is closed")
+        raise IncidentClosed(f"incident {incident.incident_id} is closed")
     replaced = {}
     for o in uow.orders.of_incident(incident.incident_id):
         if o.service == cmd.service and o.state == "active":
-            _release(o, "released", f"reassigned by the dispatcher: {reason}", uow, at, fleet)
+            _release(o, "released", texts.released_by_dispatcher(reason), uow, at, fleet)
             replaced[cmd.service] = o.order_id
-    _note(incident, "reassigned", f"{cmd.service} reassigned by {cmd.by}: {reason}", uow, at)
+    incident = _note(incident, "reassigned", texts.reassigned(cmd.service, cmd.by, reason), uow, at, {"service": cmd.service})
     issued = _dispatch(DispatchIncident(incident.incident_id, at, replaces=replaced), uow, fleet)
     uow.commit()
     return issued
+
+
+def reopen_incident(cmd: ReopenIncident, uow: DispatchUnitOfWork) -> Closed:
+    """Reopen a closed incident (the dispatcher's decision): open again, with a note; units are then added
+    by the dispatcher (nothing is ordered by itself: the crews already went once). ``changed`` False when open."""
+    incident = _open_for_update(cmd.incident_id, uow)
+    if incident.status == "open":
+        return Closed(incident.incident_id, changed=False)
+    zh, en = texts.reopened(cmd.by, cmd.reason[:200])
+    incident = replace(incident, status="open", closed_at=None,
+                       notes=incident.notes + (Note(cmd.at, "reopened", zh, {"text_en": en}),))
+    uow.incidents.save(incident)
+    uow.timeline.add(incident.incident_id, cmd.at, "reopened", text=zh, text_en=en)
+    uow.messages.incident_changed(incident.incident_id, "reopened", cmd.at, text=zh, text_en=en)
+    uow.commit()
+    return Closed(incident.incident_id, changed=True)
+
+
+def unit_candidates(incident_id: str, service: str, uow: DispatchUnitOfWork, fleet: Fleet,
+                    k: int = 8) -> tuple[Candidate, ...]:
+    """The nearest free units of a service for the dispatcher to choose from, whatever their distance
+    (each says whether it is within its reach). Read only."""
+    incident = uow.incidents.get(incident_id)
+    if incident is None:
+        raise LookupError(f"no incident {incident_id}")
+    fleet.refresh(uow.units)
+    with fleet.choosing():
+        return candidates(incident.lat, incident.lon, fleet.units, fleet.travel, service=service,
+                          available=fleet.available, targets=fleet.targets, k=k)
+
+
+def order_chosen_unit(cmd: OrderChosenUnit, uow: DispatchUnitOfWork, fleet: Fleet) -> Order:
+    """The dispatcher orders the unit they chose ("add a unit"; with ``replace``, "reassign to this unit"):
+    any distance, since the dispatcher decides, seeing it. The service's current unit is released only when
+    replacing; a second active unit of one service is refused (``ServiceBusy``)."""
+    at, reason = cmd.at, cmd.reason[:200]
+    incident = _open_for_update(cmd.incident_id, uow)
+    if incident.status != "open":
+        raise IncidentClosed(f"incident {incident.incident_id} is closed")
+    fleet.refresh(uow.units)
+    unit = uow.units.get(cmd.unit_id)
+    if unit is None:
+        raise LookupError(f"no unit {cmd.unit_id}")
+    if unit.status != "available":
+        raise UnitNotAvailable(f"unit {cmd.unit_id} is {unit.status}, not available")
+    orders = uow.orders.of_incident(incident.incident_id)
+    current = [o for o in orders if o.state == "active" and o.service == unit.service]
+    if current and not cmd.replace:
+        raise ServiceBusy(f"incident {incident.incident_id} already has an active {unit.service} unit: reassign it")
+    replaces = None
+    for o in current:
+        _release(o, "released", texts.released_by_dispatcher(reason), uow, at, fleet)
+        replaces = o.order_id
+    distance = straight_line_m(incident.lat, incident.lon, unit.lat, unit.lon)
+    within = distance <= reach_m(unit.service, fleet.targets)
+    choice = UnitOrder(unit.service, unit.unit_id, int(round(distance)), int(fleet.travel(distance, unit.service)))
+    hospital_name = fleet.hospitals.hospital(incident.hospital_id).name if incident.hospital_id else None
+    plan = None
+    if unit.service == "120" and incident.hospital_id is None:
+        facts = incident_facts(incident, uow.incidents.parties(incident.incident_id))
+        with fleet.choosing():
+            hid, hdist, why = choose_hospital(facts, fleet.hospitals, fleet.targets)
+        hospital_name = fleet.hospitals.hospital(hid).name
+        plan = DispatchPlan(incident.incident_id, False, None, choice, hid, int(round(hdist)),
+                            int(fleet.travel(hdist, "120")), bool(why and "serious" in why[0]), why)
+    reasons = (f"the dispatcher's choice ({cmd.by}), {distance / 1000:.1f} km"
+               + ("" if within else ", beyond the unit's reach"),)
+    order = _issue(incident, choice, reasons, orders, uow, fleet, at, replaces=replaces, hospital_name=hospital_name)
+    fleet.mark(unit.unit_id, "dispatched")
+    if order is None:
+        raise UnitNotAvailable(f"unit {cmd.unit_id} was taken meanwhile")
+    if plan is not None:
+        incident = _assign_hospital(incident, plan, hospital_name, uow, at)
+    name = fleet.contact(unit.unit_id)[0] or unit.name
+    extra = {"service": unit.service, "unit_id": unit.unit_id, "distance_m": choice.distance_m, "within_reach": within}
+    if cmd.replace:
+        _note(incident, "reassigned", texts.reassigned(unit.service, cmd.by, reason, name), uow, at, extra)
+    else:
+        _note(incident, "unit_added", texts.unit_added(unit.service, cmd.by, name, choice.distance_m, within, reason),
+              uow, at, extra)
+    uow.commit()
+    return order
 
 
 # ---------------------------------------------------------------- what other contexts say

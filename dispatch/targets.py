@@ -43,6 +43,7 @@ class Targets:
     night_end: time
     urban_radius_m: int
     rural_radius_m: int
+    unit_reach_m: Mapping[str, int]
     road_factor: float
     urban_leg_m: int
     speeds_kmh: Mapping[str, Speed]
@@ -118,6 +119,10 @@ def targets_from_dict(doc: Any, *, where: str = "targets.json") -> Targets:
             raise InvalidRules(f"{where}: rule 'speeds_kmh.{svc}' must be {{'urban': km/h, 'rural': km/h}}")
         speeds[svc] = Speed(_positive_number(f"speeds_kmh.{svc}.urban", sp["urban"]),
                             _positive_number(f"speeds_kmh.{svc}.rural", sp["rural"]))
+    reach_raw = values["unit_reach_m"]
+    if not isinstance(reach_raw, dict) or set(reach_raw) != set(SERVICES):
+        raise InvalidRules(f"{where}: rule 'unit_reach_m' must give a reach in metres for exactly {', '.join(SERVICES)}")
+    reach = {svc: _int(f"unit_reach_m.{svc}", v, minimum=1) for svc, v in reach_raw.items()}
     hazards = values["serious_hazards"]
     if not isinstance(hazards, list) or not all(isinstance(h, str) for h in hazards):
         raise InvalidRules(f"{where}: rule 'serious_hazards' must be a list of hazard names")
@@ -142,6 +147,7 @@ def targets_from_dict(doc: Any, *, where: str = "targets.json") -> Targets:
         night_end=_clock("night_end", values["night_end"]),
         urban_radius_m=_int("urban_radius_m", values["urban_radius_m"], minimum=1),
         rural_radius_m=_int("rural_radius_m", values["rural_radius_m"], minimum=1),
+        unit_reach_m=MappingProxyType(reach),
         road_factor=road_factor,
         urban_leg_m=_int("urban_leg_m", values["urban_leg_m"]),
         speeds_kmh=MappingProxyType(speeds),

@@ -208,6 +208,7 @@ def facts_view(row: IncidentRow, report_ids: list[str]) -> dict[str, Any]:
 
 def _view(row: IncidentRow, orders: list[OrderRow], report_ids: list[str], unit_names: dict[str, str]) -> dict[str, Any]:
     """Dispatch's incident: the facts, and its hospital, notes, orders and units."""
+    from dispatch.desk import shortfalls
     from hospitals import admission_id_for  # deterministic: no query
 
     return {
@@ -222,6 +223,8 @@ def _view(row: IncidentRow, orders: list[OrderRow], report_ids: list[str], unit_
             "unit_name": unit_names.get(o.unit_id),
         } for o in orders],
         "units": {o.unit_id: o.unit_status for o in orders if o.state == "active"},
+        # services with no free unit within reach (issue 15: flagged and put first; the dispatcher decides)
+        "no_unit_nearby": shortfalls(row.status, row.notes or [], [(o.service, o.issued_at, o.state) for o in orders]),
         "closed_at": iso(row.closed_at) if row.closed_at else None, "version": row.version,
     }
 

@@ -805,7 +805,8 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
                        headers=dispatcher))
         for inc in incidents:
             ok(client.post(f"/api/incidents/{inc['incident_id']}/close",
-                           json={"reason": "现场处理完毕", "police_classification": "injury"}, headers=dispatcher))
+                           json={"reason": "现场处理完毕", "police_classification": "injury", "confirmed": True},
+                           headers=dispatcher))
         clock.advance(days=40)
         pipes["rescue-fund"].handler.flag_overdue()
         pipes["claims"].handler.flag_overdue()

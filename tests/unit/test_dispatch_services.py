@@ -13,7 +13,7 @@ from connectors.geo import HospitalIndex, UnitIndex
 from dispatch.commands import (
     CloseIncident, DispatchIncident, EscalationRound, OtherContextChange, ReassignUnit, UpdateUnitStatus,
 )
-from dispatch.errors import InvalidTransition, NoUnitAvailable
+from dispatch.errors import IncidentClosed, InvalidTransition
 from dispatch.records import Incident, Party, UnitState
 from dispatch.resources import Hospital
 from dispatch.services import (
@@ -223,10 +223,10 @@ def test_reassigning_orders_the_next_nearest_and_never_the_same_unit_again(
         reassign_unit(ReassignUnit(incident_id, "122", "车辆故障", "王调度", T0 + timedelta(minutes=1)), uow, fleet)
     assert active(uow) == {"122": "P-FAR"}
     assert unit_status(uow, "P-NEAR") == ("available", None)
-    assert uow.state.incidents[incident_id].notes[-1].text == "122 reassigned by 王调度: 车辆故障"
+    assert uow.state.incidents[incident_id].notes[-1].text == "调度员 王调度 改派交警：车辆故障"
     with uow:
         close_incident(CloseIncident(incident_id, "", None, T0 + timedelta(minutes=2)), uow)
-    with uow, pytest.raises(NoUnitAvailable):
+    with uow, pytest.raises(IncidentClosed):
         reassign_unit(ReassignUnit(incident_id, "122", "", "王调度", T0 + timedelta(minutes=3)), uow, fleet)
 
 

@@ -15,17 +15,18 @@ from connectors.sql import incidents as repo
 from connectors.sql.models import IncidentRow
 from web.auth import Principal
 from web.deps import audit, container, idempotent, limit_param, mutate, require
-from web.errors import NotFound, Unprocessable
+from web.errors import Conflict, NotFound, Unprocessable
 
 router = APIRouter(tags=["incidents"])
 dispatcher = require("dispatcher")
 
 
-@router.get("/api/incidents", summary="Unified incidents, newest first")
+@router.get("/api/incidents", summary="Unified incidents, newest first (with flagged_first: those with no unit "
+                                      "nearby first)")
 def list_incidents(request: Request, limit: int = Depends(limit_param), status: str | None = None,
                    grade: str | None = Query(None, description="at least this statutory grade (493 art. 3): "
                                                                "general, larger, major, especially_major"),
-                   p: Principal = Depends(dispatcher)) -> list[dict[str, Any]]:
+                   flagged_first: bool = False, p: Principal = Depends(dispatcher)) -> list[dict[str, Any]]:
     from accidentlink.severity import GRADE_CODES, grade_by_code
 
     if grade is not None and grade not in GRADE_CODES:
@@ -37,7 +38,74 @@ def list_incidents(request: Request, limit: int = Depends(limit_param), status: 
             q = q.where(IncidentRow.status == status)
         if grade:  # graded by deaths (accidentlink.severity): at least the grade's lowest death count
             q = q.where(IncidentRow.fatalities >= grade_by_code(grade).min_deaths)
-        return [repo.snapshot(s, r, with_timeline=False) for r in s.scalars(q)]
+        first: list[dict[str, Any]] = []
+        if flagged_first and status in (None, "open"):  # the desk: incidents with no unit nearby, whatever their age
+            flagged_q = _possibly_flagged()
+            if grade:
+                flagged_q = flagged_q.where(IncidentRow.fatalities >= grade_by_code(grade).min_deaths)
+            first = [v for v in (repo.snapshot(s, r, with_timeline=False) for r in s.scalars(
+                flagged_q.order_by(IncidentRow.first_reported_at.desc()).limit(limit))) if v["no_unit_nearby"]]
+        ids = {v["incident_id"] for v in first}
+        rest = [repo.snapshot(s, r, with_timeline=False) for r in s.scalars(q) if r.incident_id not in ids]
+        return (first + rest)[:limit]
+
+
+def _possibly_flagged() -> Any:
+    """Open incidents that ever had a "no unit nearby" note (the exact flag is decided on their notes and orders)."""
+    from sqlalchemy import String, cast
+
+    from dispatch.desk import SHORTFALL_KINDS
+
+    return select(IncidentRow).where(IncidentRow.status == "open",
+                                     cast(IncidentRow.notes, String).like(f"%{SHORTFALL_KINDS[0]}%"))
+
+
+@router.get("/api/incidents/counts", summary="Counts for the dispatcher's desk, from the store (never from a page)")
+def incident_counts(request: Request, p: Principal = Depends(dispatcher)) -> dict[str, Any]:
+    """Open and closed incidents, open ones by severity, those with no unit nearby, those with an order late
+    right now (its acknowledgement, turnout or arrival past its target: dispatch/rules/targets.json), and
+    orders waiting for an acknowledgement."""
+    from sqlalchemy import func
+
+    from accidentlink.clock import iso
+    from accidentlink.severity import grade_by_code
+    from connectors.sql.dispatch import order_from_row
+    from connectors.sql.models import OrderRow
+    from dispatch.desk import shortfalls
+    from dispatch.figures import order_figures
+
+    c = container(request)
+    now = c.clock.now()
+    with c.store("dispatch").read() as s:
+        by_status = dict(s.execute(select(IncidentRow.status, func.count()).group_by(IncidentRow.status)).all())
+        by_severity = dict(s.execute(select(IncidentRow.severity, func.count()).where(IncidentRow.status == "open")
+                                     .group_by(IncidentRow.severity)).all())
+        first = dict(s.execute(select(IncidentRow.incident_id, IncidentRow.first_reported_at)
+                               .where(IncidentRow.status == "open")).all())
+        overdue: set[str] = set()
+        late_orders = pending = 0
+        for o in s.scalars(select(OrderRow).where(OrderRow.state == "active")):
+            if o.incident_id not in first:
+                continue
+            pending += o.unit_status == "dispatched"
+            f = order_figures(order_from_row(o), first[o.incident_id], now)
+            if f and f.get("overdue_now"):
+                late_orders += 1
+                overdue.add(o.incident_id)
+        flagged = 0
+        candidates = list(s.scalars(_possibly_flagged()))
+        if candidates:
+            orders: dict[str, list[tuple[str, Any, str]]] = {r.incident_id: [] for r in candidates}
+            for o in s.execute(select(OrderRow.incident_id, OrderRow.service, OrderRow.issued_at, OrderRow.state)
+                               .where(OrderRow.incident_id.in_(list(orders)))):
+                orders[o[0]].append((o[1], o[2], o[3]))
+            flagged = sum(1 for r in candidates if shortfalls(r.status, r.notes or [], orders[r.incident_id]))
+        graded = s.scalar(select(func.count()).select_from(IncidentRow).where(
+            IncidentRow.status == "open", IncidentRow.fatalities >= grade_by_code("larger").min_deaths)) or 0
+    return {"at": iso(now), "open": by_status.get("open", 0), "closed": by_status.get("closed", 0),
+            "all": sum(by_status.values()), "open_by_severity": by_severity, "no_unit_nearby": flagged,
+            "overdue": len(overdue), "overdue_orders": late_orders, "pending_ack": pending,
+            "open_graded": graded}
 
 
 @router.get("/api/incidents/stream", summary="Live feed of incident changes (text/event-stream)",
@@ -86,6 +154,7 @@ def get_incident(incident_id: str, request: Request, p: Principal = Depends(disp
             o["figures"] = order_figures(order_from_row(s.get_one(OrderRow, o["order_id"])), row.first_reported_at, now)
     out["timeline"] = whole_timeline(c, incident_id, out["timeline"])
     out["police_timers"] = police_timers_view(out, now)
+    out["callers"] = callers(c, incident_id)
     return out
 
 
@@ -100,6 +169,59 @@ def police_timers_view(incident: dict[str, Any], now: Any) -> list[dict[str, Any
     casualties = bool(incident["injured"] or incident["fatalities"])
     return [t.to_json() for t in police_timers(datetime.fromisoformat(incident["first_reported_at"]), casualties,
                                                events, now)]
+
+
+def callers(c: Any, incident_id: str) -> list[dict[str, Any]]:
+    """What each caller said (source, time, description) and their callback number, masked: the dispatcher
+    sees the full number only by asking for it (``.../callers/{report_id}/callback``, audited)."""
+    from accidentlink.clock import iso
+    from accidentlink.masking import mask_name, mask_phone, mask_text
+    from connectors.sql.models import ReportRow
+
+    with c.store("dispatch").read() as s:
+        rows = s.scalars(select(ReportRow).where(ReportRow.incident_id == incident_id)
+                         .order_by(ReportRow.reported_at, ReportRow.report_id)).all()
+        out = []
+        for r in rows:
+            who = (r.payload or {}).get("reporter") or {}
+            out.append({"report_id": r.report_id, "source": r.source, "reported_at": iso(r.reported_at),
+                        "description": mask_text((r.payload or {}).get("description") or ""),
+                        "caller": mask_name(who.get("name")), "callback": mask_phone(who.get("phone")),
+                        "has_callback": bool(who.get("phone"))})
+        return out
+
+
+@router.get("/api/incidents/{incident_id}/callers/{report_id}/callback",
+            summary="A caller's full callback number, to call them back (audited)")
+def caller_callback(incident_id: str, report_id: str, request: Request, p: Principal = Depends(dispatcher)) -> Any:
+    from connectors.sql.models import ReportRow
+
+    c = container(request)
+    with c.store("dispatch").read() as s:
+        r = s.get(ReportRow, report_id)
+        if r is None or r.incident_id != incident_id:
+            raise NotFound(f"no report {report_id} on incident {incident_id}")
+        phone = ((r.payload or {}).get("reporter") or {}).get("phone")
+    if not phone:
+        raise NotFound(f"report {report_id} gives no callback number")
+    with c.store("dispatch").uow() as tx:
+        audit(c, tx.session, p, "incident.callback_revealed", incident_id, report_id=report_id)
+        tx.commit()
+    return {"report_id": report_id, "callback": phone}
+
+
+@router.get("/api/incidents/{incident_id}/candidates",
+            summary="The nearest free units of a service, with distance, ETA and whether within the unit's reach")
+def unit_candidates_route(incident_id: str, request: Request, service: str = Query(pattern="^(122|120)$"),
+                          p: Principal = Depends(dispatcher)) -> list[dict[str, Any]]:
+    from dispatch.services import unit_candidates
+
+    c = container(request)
+    fleet = c.dispatch_fleet()
+    with c.store("dispatch").uow() as tx:  # read only: nothing is committed
+        found = unit_candidates(incident_id, service, c.dispatch_uow("web", joining=tx.session), fleet)
+    return [{"unit_id": x.unit_id, "name": fleet.contact(x.unit_id)[0] or x.unit_id, "service": x.service,
+             "distance_m": x.distance_m, "eta_s": x.eta_s, "within_reach": x.within_reach} for x in found]
 
 
 TIMELINE_STORES = ("hospitals", "fund", "claims")  # dispatch's own timeline is the incident's; these add theirs
@@ -126,19 +248,28 @@ class CloseBody(BaseModel):
     reason: str = Field("", max_length=500)
     police_classification: str | None = Field(None, max_length=60,
                                               description="what police closed it as (property, injury, death, not_an_accident, ...)")
+    confirmed: bool = Field(False, description="close even though an ambulance still carries a patient (else 409)")
 
 
 @router.post("/api/incidents/{incident_id}/close", summary="Close an incident (releases its units)")
 def close(incident_id: str, body: CloseBody, request: Request, p: Principal = Depends(dispatcher)) -> Any:
+    from dispatch import texts
     from dispatch.commands import CloseIncident
+    from dispatch.errors import PatientAboard
     from dispatch.services import close_incident
 
     c = container(request)
 
     def run() -> tuple[int, Any]:
         with c.store("dispatch").uow() as tx:  # the action and its audit line in one transaction
-            done = close_incident(CloseIncident(incident_id, body.reason, body.police_classification, c.clock.now()),
-                                  c.dispatch_uow("web", joining=tx.session))
+            try:
+                done = close_incident(CloseIncident(incident_id, body.reason, body.police_classification, c.clock.now(),
+                                                    confirmed=body.confirmed),
+                                      c.dispatch_uow("web", joining=tx.session))
+            except PatientAboard as e:
+                zh, en = texts.patient_aboard(list(e.unit_ids))
+                raise Conflict(en, reason="patient_aboard", reason_zh=zh, reason_en=en, units=list(e.unit_ids),
+                               needs_confirmation=True) from None
             if done.changed:
                 audit(c, tx.session, p, "incident.close", incident_id, reason=body.reason[:200],
                       police_classification=body.police_classification)
@@ -148,23 +279,88 @@ def close(incident_id: str, body: CloseBody, request: Request, p: Principal = De
     return idempotent(request, p, run)
 
 
+class ReopenBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
+    reason: str = Field("", max_length=500)
+
+
+@router.post("/api/incidents/{incident_id}/reopen", summary="Reopen a closed incident (dispatcher)")
+def reopen(incident_id: str, body: ReopenBody, request: Request, p: Principal = Depends(dispatcher)) -> Any:
+    from dispatch.commands import ReopenIncident
+    from dispatch.services import reopen_incident
+
+    c = container(request)
+
+    def run() -> tuple[int, Any]:
+        with c.store("dispatch").uow() as tx:
+            done = reopen_incident(ReopenIncident(incident_id, body.reason, p.name, c.clock.now()),
+                                   c.dispatch_uow("web", joining=tx.session))
+            if done.changed:
+                audit(c, tx.session, p, "incident.reopen", incident_id, reason=body.reason[:200])
+                tx.commit()
+        return 200, {**dispatch_view(c, incident_id), "changed": done.changed}
+
+    return idempotent(request, p, run)
+
+
+class AddUnitBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
+    unit_id: str = Field(min_length=1, max_length=40)
+    reason: str = Field("", max_length=500)
+
+
+@router.post("/api/incidents/{incident_id}/units", summary="Order a unit the dispatcher chose (add a unit)")
+def add_unit(incident_id: str, body: AddUnitBody, request: Request, p: Principal = Depends(dispatcher)) -> Any:
+    return _order_chosen(request, p, incident_id, body.unit_id, body.reason, replace=False)
+
+
+def _order_chosen(request: Request, p: Principal, incident_id: str, unit_id: str, reason: str, *, replace: bool) -> Any:
+    from dispatch.commands import OrderChosenUnit
+    from dispatch.errors import DispatchError
+    from dispatch.services import order_chosen_unit
+
+    c = container(request)
+
+    def run() -> tuple[int, Any]:
+        with c.store("dispatch").uow() as tx:
+            try:
+                order = order_chosen_unit(OrderChosenUnit(incident_id, unit_id, reason, p.name, c.clock.now(), replace),
+                                          c.dispatch_uow("web", joining=tx.session), c.dispatch_fleet())
+            except DispatchError as e:
+                raise Conflict(str(e)) from None
+            audit(c, tx.session, p, "incident.reassign" if replace else "incident.add_unit", incident_id,
+                  unit_id=unit_id, service=order.service, distance_m=order.distance_m, reason=reason[:200])
+            tx.commit()
+        return 200, dispatch_view(c, incident_id)
+
+    return idempotent(request, p, run)
+
+
 class ReassignBody(BaseModel):
     model_config = ConfigDict(extra="ignore")  # contract: more fields are welcome
     service: str = Field(pattern="^(122|120)$")
     reason: str = Field("", max_length=500)
+    unit_id: str | None = Field(None, max_length=40,
+                                description="the unit the dispatcher chose instead (else the next nearest within reach)")
 
 
 @router.post("/api/incidents/{incident_id}/reassign", summary="Release the service's unit and order the next nearest")
 def reassign(incident_id: str, body: ReassignBody, request: Request, p: Principal = Depends(dispatcher)) -> Any:
     from dispatch.commands import ReassignUnit
+    from dispatch.errors import DispatchError
     from dispatch.services import reassign_unit
 
+    if body.unit_id:
+        return _order_chosen(request, p, incident_id, body.unit_id, body.reason, replace=True)
     c = container(request)
 
     def run() -> tuple[int, Any]:
         with c.store("dispatch").uow() as tx:  # the action and its audit line in one transaction
-            reassign_unit(ReassignUnit(incident_id, body.service, body.reason, p.name, c.clock.now()),
-                          c.dispatch_uow("web", joining=tx.session), c.dispatch_fleet())
+            try:
+                reassign_unit(ReassignUnit(incident_id, body.service, body.reason, p.name, c.clock.now()),
+                              c.dispatch_uow("web", joining=tx.session), c.dispatch_fleet())
+            except DispatchError as e:
+                raise Conflict(str(e)) from None
             audit(c, tx.session, p, "incident.reassign", incident_id, service=body.service, reason=body.reason[:200])
             tx.commit()
         return 200, dispatch_view(c, incident_id)

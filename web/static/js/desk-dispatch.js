@@ -1,7 +1,8 @@
 // The joint 122/120 dispatcher desk: open incidents by severity with timers, the map, units, the live feed.
-import { t, tOr } from "./i18n.js";
+import { t, tOr, lang } from "./i18n.js";
+import { fmtEta } from "./i18n-dispatch.js";
 import {
-  api, errorText, esc, safeText, fmtTime, fmtAge, fmtDuration, fmtKm, fmtFen, parseTime, cstHour, toast, askForm,
+  api, ApiError, errorText, esc, safeText, fmtTime, fmtAge, fmtDuration, fmtKm, fmtFen, parseTime, cstHour, toast, askForm,
   debounce, $, $$,
 } from "./util.js";
 import { LiveFeed } from "./feed.js";
@@ -16,6 +17,7 @@ const STATUS_ORDER = ["dispatched", "acknowledged", "en_route", "on_scene", "tra
 const NEXT = { acknowledged: "en_route", en_route: "on_scene", on_scene: "transporting", transporting: "at_hospital", at_hospital: "available" };
 const NEXT_122 = { acknowledged: "en_route", en_route: "on_scene", on_scene: "available" };
 const BUSY = new Set(STATUS_ORDER);
+const LIST_MAX = 300;  // cards shown at once; the counts come from the API, never from this page
 
 /** The next response-time step of an active order and when it is due (ms), or null. */
 export function nextDue(order, inc) {
@@ -38,6 +40,7 @@ export function mountDispatcher(root, shell) {
   const S = {
     incidents: new Map(), units: new Map(), details: new Map(), selected: null, filter: "open", tab: "detail",
     unitSvc: "", unitStatus: "busy", flash: new Map(), map: null, feed: null, timers: [], alive: true,
+    counts: null, queue: [], frame: 0, rows: new Map(), search: "", shown: 0, unitsVer: 0,
   };
 
   root.innerHTML = `
@@ -49,6 +52,8 @@ export function mountDispatcher(root, shell) {
         <div class="seg" role="tablist" id="inc-filter"></div>
         <select id="grade-filter" data-testid="grade-filter" aria-label="grade"></select>
       </div>
+      <input id="inc-search" class="inc-search" type="search" autocomplete="off" data-testid="incident-search">
+      <div id="inc-more" class="muted small" data-testid="incident-more" hidden></div>
       <div id="inc-list" class="inc-list" data-testid="incident-list"></div>
     </aside>
     <section class="pane pane-map">
@@ -64,16 +69,33 @@ export function mountDispatcher(root, shell) {
 
   // ---------------------------------------------------------------- data loading
   async function loadIncidents() {
-    const list = await api("GET", "/api/incidents?limit=300");
-    const seen = new Set();
-    for (const i of list) { seen.add(i.incident_id); upsert(i, false); }
+    const status = S.filter === "all" ? "" : `&status=${S.filter}`;
+    const list = await api("GET", `/api/incidents?limit=${LIST_MAX}&flagged_first=true${status}`);
+    for (const i of list) upsert(i, false);
     renderAll();
+    loadCounts().catch(() => {});
   }
+
+  // counts from the server (GET /api/incidents/counts): true with thousands open, whatever the page holds
+  let countsBusy = false, countsAgain = false;
+  async function loadCounts() {
+    if (countsBusy) { countsAgain = true; return; }
+    countsBusy = true;
+    try {
+      S.counts = await api("GET", "/api/incidents/counts");
+      renderKpis(); renderFilter();
+    } finally {
+      countsBusy = false;
+      if (countsAgain) { countsAgain = false; setTimeout(() => loadCounts().catch(() => {}), 500); }
+    }
+  }
+  const countsSoon = debounce(() => loadCounts().catch(() => {}), 700);
 
   async function loadUnits() {
     const list = await api("GET", "/api/units?limit=5000");
     S.units = new Map(list.map((u) => [u.unit_id, u]));
-    renderKpis(); renderMap(); if (S.tab === "units") renderSide();
+    S.unitsVer++;
+    renderKpis(); mapSoon(); if (S.tab === "units") renderSide();
   }
   const loadUnitsSoon = debounce(() => loadUnits().catch(() => {}), 400);
 
@@ -105,59 +127,88 @@ export function mountDispatcher(root, shell) {
   }
 
   // ---------------------------------------------------------------- live feed
-  function onFeed({ event, data }) {
-    if (event !== "incident" || !data || !data.incident) return;
+  // the live feed: events are queued and applied once per animation frame (a burst of thousands of
+  // reports costs one list update and one map update per frame, never one full render per event)
+  function onFeed(ev) {
+    if (ev.event !== "incident" || !ev.data || !ev.data.incident) return;
+    S.queue.push(ev.data);
+    if (!S.frame) {
+      S.frame = requestAnimationFrame(flushFeed);
+      setTimeout(() => { if (S.frame) { cancelAnimationFrame(S.frame); flushFeed(); } }, 250);  // a hidden tab
+    }
+  }
+
+  function flushFeed() {
+    S.frame = 0;
+    const batch = S.queue.splice(0);
+    if (!batch.length || !S.alive) return;
+    let side = false, autoSelect = null;
+    for (const data of batch) {
+      const r = applyFeed(data);
+      side = side || r.side;
+      autoSelect = autoSelect || r.select;
+    }
+    if (autoSelect && !S.selected) return select(autoSelect, false);
+    renderList(); mapSoon(); countsSoon();
+    if (S.tab === "units" || side) renderSide(); else renderSideTabs();
+  }
+
+  function applyFeed(data) {
     upsert(data.incident, true);
     if (data.change === "unit_assigned" && data.unit_id && S.units.has(data.unit_id)) {
       S.units.set(data.unit_id, { ...S.units.get(data.unit_id), status: "dispatched", incident_id: data.incident_id });
+      S.unitsVer++;
     }
     if (data.unit_id && S.units.has(data.unit_id) && data.unit_status) {
       const u = S.units.get(data.unit_id);
       S.units.set(data.unit_id, { ...u, status: data.unit_status, incident_id: data.unit_status === "available" ? null : data.incident_id });
+      S.unitsVer++;
     }
-    if (["unit_assigned", "unit_status", "closed", "reassigned", "escalated"].includes(data.change)) loadUnitsSoon();
+    if (["unit_assigned", "unit_status", "closed", "reassigned", "escalated", "unit_added", "reopened"].includes(data.change)) loadUnitsSoon();
     if (S.selected === data.incident_id) loadDetailSoon(data.incident_id);
-    if (data.change === "created" && !S.selected && S.filter !== "closed") return select(data.incident_id, false);
-    renderKpis(); renderList(); renderMap();
-    if (S.tab === "units" || S.selected === data.incident_id) renderSide(); else renderSideTabs();
+    const pick = data.change === "created" && !S.selected && S.filter !== "closed" ? data.incident_id : null;
+    return { side: S.selected === data.incident_id, select: pick };
   }
 
   S.feed = new LiveFeed({
     url: "/api/incidents/stream", token: shell.token, onEvent: onFeed,
     onState: (state, info) => shell.setConn(state, info),
-    onOpen: () => { loadIncidents().catch(() => {}); loadUnits().catch(() => {}); },
+    onOpen: () => { loadIncidents().catch(() => {}); loadUnits().catch(() => {}); loadCounts().catch(() => {}); },
   }).start();
 
   // ---------------------------------------------------------------- rendering
+  const flagged = (i) => i.status === "open" && (i.no_unit_nearby || []).length > 0;
+  function groupOf(i) { return flagged(i) ? "nounit" : i.severity; }
+
   function visibleIncidents() {
     const all = [...S.incidents.values()];
-    const list = (S.filter === "all" ? all : all.filter((i) => i.status === S.filter))
+    let list = (S.filter === "all" ? all : all.filter((i) => i.status === S.filter))
       .filter((i) => !S.grade || (GRADE_RANK[i.grade] ?? 3) <= GRADE_RANK[S.grade]);
-    list.sort((a, b) => (SEV_RANK[a.severity] ?? 9) - (SEV_RANK[b.severity] ?? 9)
+    const q = S.search.trim().toLowerCase();
+    if (q) list = list.filter((i) => (i.location.address || "").toLowerCase().includes(q) || i.incident_id.toLowerCase().includes(q));
+    // incidents with no unit nearby first (the dispatcher decides), then by severity, newest first
+    list.sort((a, b) => (flagged(b) - flagged(a)) || (SEV_RANK[a.severity] ?? 9) - (SEV_RANK[b.severity] ?? 9)
       || (parseTime(b.first_reported_at) ?? 0) - (parseTime(a.first_reported_at) ?? 0));
     return list;
   }
 
   function renderKpis() {
-    const open = [...S.incidents.values()].filter((i) => i.status === "open");
-    const now = Date.now();
-    let pending = 0, overdue = 0;
-    for (const i of open) for (const o of i.orders || []) {
-      if (o.state === "active" && o.unit_status === "dispatched") pending++;
-      const d = nextDue(o, i);
-      if (d && now > d.due) overdue++;
-    }
+    const c = S.counts;
+    const sev = (c && c.open_by_severity) || {};
+    const n = (v) => (c ? v : "…");
     const units = [...S.units.values()];
     const free = (svc) => units.filter((u) => u.service === svc && u.status === "available").length;
     const total = (svc) => units.filter((u) => u.service === svc).length;
     const k = (cls, label, value, extra = "") => `<div class="kpi ${cls}"><div class="kpi-value">${value}</div><div class="kpi-label">${esc(label)}${extra}</div></div>`;
+    const overdue = c ? c.overdue : 0, nounit = c ? c.no_unit_nearby : 0;
     $("#kpis", root).innerHTML =
-      k("kpi-open", t("kpi.open"), open.length)
-      + k("kpi-death", t("kpi.death"), open.filter((i) => i.severity === "death" || i.severity === "major").length)
-      + k("kpi-injury", t("kpi.injury"), open.filter((i) => i.severity === "injury").length)
-      + k("kpi-graded", t("kpi.graded"), open.filter((i) => (GRADE_RANK[i.grade] ?? 3) <= GRADE_RANK.larger).length)
-      + k("kpi-pending", t("kpi.pending"), pending)
-      + k(`kpi-overdue${overdue ? " alert" : ""}`, t("kpi.overdue"), `<span data-kpi-overdue>${overdue}</span>`)
+      k("kpi-open", t("kpi.open"), `<span data-kpi="open">${n(c && c.open)}</span>`)
+      + k(`kpi-nounit${nounit ? " alert" : ""}`, t("kpi.nounit"), `<span data-kpi="no_unit_nearby">${n(nounit)}</span>`)
+      + k("kpi-death", t("kpi.death"), `<span data-kpi="death">${n((sev.death || 0) + (sev.major || 0))}</span>`)
+      + k("kpi-injury", t("kpi.injury"), `<span data-kpi="injury">${n(sev.injury || 0)}</span>`)
+      + k("kpi-graded", t("kpi.graded"), `<span data-kpi="graded">${n(c && c.open_graded)}</span>`)
+      + k("kpi-pending", t("kpi.pending"), `<span data-kpi="pending_ack">${n(c && c.pending_ack)}</span>`)
+      + k(`kpi-overdue${overdue ? " alert" : ""}`, t("kpi.overdue"), `<span data-kpi-overdue data-kpi="overdue">${n(overdue)}</span>`)
       + k("kpi-police", t("kpi.police"), `${free("122")}<small>/${total("122")}</small>`)
       + k("kpi-amb", t("kpi.ambulance"), `${free("120")}<small>/${total("120")}</small>`);
   }
@@ -185,32 +236,27 @@ export function mountDispatcher(root, shell) {
     return i.location.address || t("inc.noaddr", { lat: i.location.lat.toFixed(4), lon: i.location.lon.toFixed(4) });
   }
 
-  function renderList() {
-    const list = visibleIncidents();
-    $("#list-title", root).textContent = t("inc.list");
-    const counts = { open: 0, closed: 0, all: S.incidents.size };
-    for (const i of S.incidents.values()) counts[i.status] = (counts[i.status] || 0) + 1;
+  function renderFilter() {
+    const c = S.counts || {};
     $("#inc-filter", root).innerHTML = ["open", "closed", "all"].map((f) =>
-      `<button role="tab" class="seg-btn${S.filter === f ? " on" : ""}" data-filter="${f}" aria-selected="${S.filter === f}">${esc(t("inc." + f))}<span class="count">${counts[f] || 0}</span></button>`).join("");
+      `<button role="tab" class="seg-btn${S.filter === f ? " on" : ""}" data-filter="${f}" aria-selected="${S.filter === f}">${esc(t("inc." + f))}<span class="count" data-count="${f}">${c[f] ?? "…"}</span></button>`).join("");
     $("#grade-filter", root).innerHTML = ["", "larger", "major", "especially_major"].map((g) =>
       `<option value="${g}"${(S.grade || "") === g ? " selected" : ""}>${esc(g ? t("grade.atleast", { g: t("grade." + g) }) : t("grade.any"))}</option>`).join("");
-    const box = $("#inc-list", root);
-    if (!list.length) {
-      box.innerHTML = `<div class="empty"><div class="empty-icon">◎</div><p>${esc(t("inc.none"))}</p><p class="muted">${esc(t("inc.none.hint"))}</p></div>`;
-      return;
-    }
-    let html = "", group = null;
-    const now = Date.now();
-    for (const i of list) {
-      if (i.severity !== group) {
-        group = i.severity;
-        html += `<div class="group-head"><span class="dot" style="background:${SEV_COLOR[group]}"></span>${esc(t("sev.group." + group))}</div>`;
-      }
-      const dues = (i.orders || []).map((o) => nextDue(o, i)).filter(Boolean).map((d) => d.due);
-      const isNew = S.flash.has(i.incident_id) && now - S.flash.get(i.incident_id) < 15000;
-      const units = (i.orders || []).filter((o) => o.state === "active").map((o) =>
-        `<span class="unit-chip svc-${o.service}" title="${esc(o.unit_name || o.unit_id)}"><i></i>${esc(t("svc.short." + o.service))} · ${esc(t("ust." + o.unit_status))}</span>`).join("");
-      html += `<article class="inc-card sevb-${esc(i.severity)}${i.incident_id === S.selected ? " selected" : ""}${isNew ? " is-new" : ""}${i.status === "closed" ? " closed" : ""}"
+  }
+
+  function nounitChips(i) {
+    return (i.no_unit_nearby || []).map((f) => {
+      const near = f.nearest_distance_m != null ? t("inc.nounit.nearest", { km: fmtKm(f.nearest_distance_m) }) : t("inc.nounit.none");
+      return `<span class="chip chip-nounit" data-testid="no-unit-flag" data-svc="${esc(f.service)}">⚠ ${esc(t("inc.nounit.svc", { svc: t("svc.name." + f.service) }))} · ${esc(near)}</span>`;
+    }).join("");
+  }
+
+  function cardHtml(i, now) {
+    const dues = (i.orders || []).map((o) => nextDue(o, i)).filter(Boolean).map((d) => d.due);
+    const isNew = S.flash.has(i.incident_id) && now - S.flash.get(i.incident_id) < 15000;
+    const units = (i.orders || []).filter((o) => o.state === "active").map((o) =>
+      `<span class="unit-chip svc-${o.service}" title="${esc(o.unit_name || o.unit_id)}"><i></i>${esc(t("svc.short." + o.service))} · ${esc(t("ust." + o.unit_status))}</span>`).join("");
+    return `<article class="inc-card sevb-${esc(i.severity)}${i.incident_id === S.selected ? " selected" : ""}${isNew ? " is-new" : ""}${i.status === "closed" ? " closed" : ""}${flagged(i) ? " nounit" : ""}"
           data-incident="${esc(i.incident_id)}" data-testid="incident-card" tabindex="0">
         <div class="inc-row">
           ${sevBadge(i.severity)}${gradeBadge(i)}
@@ -221,18 +267,87 @@ export function mountDispatcher(root, shell) {
           <span class="mono">${esc(i.incident_id)}</span>
           <span class="age" data-since="${parseTime(i.first_reported_at)}" data-fmt="age" title="${esc(t("inc.first"))} ${esc(fmtTime(i.first_reported_at))}">${esc(fmtAge((now - parseTime(i.first_reported_at)) / 1000))}</span>
         </div>
+        ${flagged(i) ? `<div class="inc-row chips">${nounitChips(i)}</div>` : ""}
         <div class="inc-row chips">${hazardChips(i)}<span class="chip">${esc(t("inc.reports", { n: (i.report_ids || []).length }))}</span>
           <span class="chip chip-late" data-dues="${dues.join(",")}" hidden></span></div>
         ${units ? `<div class="inc-row units">${units}</div>` : ""}
       </article>`;
+  }
+
+  // keyed rows: a card is rebuilt only when its incident changed, and moved only when its place changed; a
+  // card that leaves the list is kept aside and comes back as it was. The first cards are placed at once, the
+  // rest in small tasks after, so that a keystroke or a click is never queued behind a whole list.
+  const CHUNK = 40;
+  let listGen = 0;
+  function renderList() {
+    $("#list-title", root).textContent = t("inc.list");
+    renderFilter();
+    const all = visibleIncidents();
+    const list = all.slice(0, LIST_MAX);
+    const box = $("#inc-list", root);
+    const more = $("#inc-more", root);
+    const total = S.counts ? S.counts[S.filter] : all.length;
+    more.hidden = !(total > list.length);
+    more.textContent = t("inc.more", { n: list.length, total });
+    const gen = ++listGen;
+    const now = Date.now();
+    const L = lang();
+    const want = [];
+    let group = null;
+    for (const i of list) {
+      const g = groupOf(i);
+      if (g !== group) {
+        group = g;
+        want.push({ key: "g:" + g, sig: L, html: () => `<div class="group-head" data-group="${g}"><span class="dot sev-bg-${g}"></span>${esc(t("sev.group." + g))}</div>` });
+      }
+      const isNew = S.flash.has(i.incident_id) && now - S.flash.get(i.incident_id) < 15000;
+      const sig = `${i.version}|${i.status}|${i.incident_id === S.selected}|${isNew}|${L}|${(i.no_unit_nearby || []).length}|${(i.orders || []).map((o) => o.unit_status).join()}`;
+      want.push({ key: "i:" + i.incident_id, sig, html: () => cardHtml(i, now) });
     }
-    box.innerHTML = html;
-    tick();
+    const keep = new Set(want.map((w) => w.key));
+    for (const [key, row] of S.rows) if (!keep.has(key) && row.el.isConnected) row.el.remove();
+    const empty = box.querySelector(".empty");
+    if (!list.length) {
+      if (!empty) box.insertAdjacentHTML("afterbegin", `<div class="empty"><div class="empty-icon">◎</div><p>${esc(t("inc.none"))}</p><p class="muted">${esc(t("inc.none.hint"))}</p></div>`);
+      return;
+    }
+    if (empty) empty.remove();
+    const place = (from) => {
+      if (gen !== listGen || !S.alive) return;  // a newer render took over
+      let at = from === 0 ? box.firstElementChild : S.rows.get(want[from - 1].key).el.nextElementSibling;
+      const to = Math.min(want.length, from + CHUNK);
+      for (let n = from; n < to; n++) {
+        const w = want[n];
+        let row = S.rows.get(w.key);
+        if (!row || row.sig !== w.sig) {
+          const tpl = document.createElement("template");
+          tpl.innerHTML = w.html().trim();
+          const el = tpl.content.firstElementChild;
+          if (row) {
+            if (row.el === at) at = el;
+            if (row.el.isConnected) row.el.replaceWith(el);
+          }
+          row = { el, sig: w.sig };
+          S.rows.set(w.key, row);
+        }
+        if (row.el === at) at = at.nextElementSibling;
+        else box.insertBefore(row.el, at);
+      }
+      if (to < want.length) setTimeout(() => place(to), 0);
+    };
+    place(0);
+    S.shown = list.length;  // timers on new cards are filled in by the next tick (every second)
+  }
+
+  // the map is redrawn at most every 400 ms while a burst comes in (in its own task, so input goes between)
+  let mapTimer = 0;
+  function mapSoon() {
+    if (!mapTimer) mapTimer = setTimeout(() => { mapTimer = 0; renderMap(); }, 400);
   }
 
   function renderMap() {
     if (!S.map) return;
-    S.map.units = [...S.units.values()];
+    if (S.map.unitsVer !== S.unitsVer) { S.map.units = [...S.units.values()]; S.map.unitsVer = S.unitsVer; }
     S.map.incidents = S.filter === "closed" ? visibleIncidents() : [...S.incidents.values()].filter((i) => i.status === "open" || i.incident_id === S.selected);
     S.map.selected = S.selected;
     S.map.renderDynamic();
@@ -260,9 +375,11 @@ export function mountDispatcher(root, shell) {
     const now = Date.now();
     const orders = (i.orders || []).slice().sort((a, b) => (a.state === "active" ? 0 : 1) - (b.state === "active" ? 0 : 1));
     const open = i.status === "open";
+    const activeSvc = new Set((i.orders || []).filter((o) => o.state === "active").map((o) => o.service));
+    const callers = (detail && detail.callers) || [];
     body.innerHTML = `
       <div class="detail" data-testid="incident-detail" data-incident="${esc(i.incident_id)}">
-        <div class="detail-head" style="border-color:${SEV_COLOR[i.severity]}">
+        <div class="detail-head sevb-${esc(i.severity)}">
           <div class="inc-row">${sevBadge(i.severity)} ${gradeBadge(i, true)} <span class="status-pill st-${esc(i.status)}">${esc(t("inc." + i.status))}</span>
             <span class="mono muted">${esc(i.incident_id)}</span></div>
           <h3>${esc(safeText(place(i)))}</h3>
@@ -279,20 +396,31 @@ export function mountDispatcher(root, shell) {
           ${i.closed_at ? `<div><dt>${esc(t("inc.closed_at"))}</dt><dd>${esc(fmtTime(i.closed_at))}</dd></div>` : ""}
           ${(i.police_timers || []).map((pt) => `<div data-testid="police-timer" data-timer="${esc(pt.timer)}" data-state="${esc(pt.state)}"><dt class="${pt.flagged ? "late-text" : ""}">${esc(t("ptimer." + pt.timer))}</dt><dd class="${pt.flagged ? "late-text" : ""}">${esc(t("ptimer.state." + pt.state))} · ${esc(t("ptimer.due"))} ${esc(fmtTime(pt.due, { seconds: false, forceDate: true }))}${(pt.calendar_years || []).length ? ` · ${esc(t("fund.calendar_flag", { years: pt.calendar_years.join(", ") }))}` : ""}</dd></div>`).join("")}
         </dl>
+        ${flagged(i) ? `<section class="block nounit-block" data-testid="no-unit-box">${(i.no_unit_nearby || []).map((f) =>
+          `<div class="nounit-row"><p>⚠ ${esc(safeText(lang() === "en" ? f.text_en || f.text : f.text))}</p>
+            <button class="btn btn-sm btn-primary" data-act="choose" data-svc="${esc(f.service)}" data-testid="choose-unit-${esc(f.service)}">${esc(t("act.choose"))}</button></div>`).join("")}</section>` : ""}
         <section class="block">
           <div class="block-head"><h4>${esc(t("inc.orders"))}</h4>
             <div class="btn-row">
-              ${open ? `<button class="btn btn-sm" data-act="reassign" data-svc="122">${esc(t("act.reassign", { svc: "122" }))}</button>
-              <button class="btn btn-sm" data-act="reassign" data-svc="120">${esc(t("act.reassign", { svc: "120" }))}</button>
-              <button class="btn btn-sm btn-danger" data-act="close" data-testid="close-incident">${esc(t("act.close"))}</button>` : ""}
+              ${open ? `${["122", "120"].map((svc) => activeSvc.has(svc)
+                ? `<button class="btn btn-sm" data-act="reassign" data-svc="${svc}">${esc(t("act.reassign", { svc }))}</button>
+                   <button class="btn btn-sm" data-act="choose" data-svc="${svc}" data-replace="1" data-testid="reassign-to-${svc}">${esc(t("act.reassign.to"))}</button>`
+                : `<button class="btn btn-sm" data-act="choose" data-svc="${svc}" data-testid="add-unit-${svc}">${esc(t("act.add", { svc: t("svc.name." + svc) }))}</button>`).join("")}
+              <button class="btn btn-sm btn-danger" data-act="close" data-testid="close-incident">${esc(t("act.close"))}</button>`
+              : `<button class="btn btn-sm" data-act="reopen" data-testid="reopen-incident">${esc(t("act.reopen"))}</button>`}
             </div></div>
           ${orders.length ? `<div class="orders" data-testid="orders">${orders.filter((o) => o.state === "active").map((o) => orderRow(o, i)).join("")}</div>
             ${orders.some((o) => o.state !== "active") ? `<details class="past-orders"><summary>${esc(t("inc.past_orders", { n: orders.filter((o) => o.state !== "active").length }))}</summary>
               ${orders.filter((o) => o.state !== "active").map((o) => orderRow(o, i)).join("")}</details>` : ""}`
             : `<p class="muted pad">${esc(t("inc.no_orders"))}</p>`}
         </section>
-        ${(i.notes || []).length ? `<section class="block"><h4>${esc(t("inc.notes"))}</h4><ul class="notes">${i.notes.map((n) =>
-          `<li><span class="mono muted">${esc(fmtTime(n.at))}</span> <b>${esc(tOr("tl." + n.kind, n.kind))}</b> ${esc(safeText(n.text || ""))}</li>`).join("")}</ul></section>` : ""}
+        ${callers.length ? `<section class="block" data-testid="callers"><h4>${esc(t("inc.callers"))}</h4><ul class="callers">${callers.map((cl) =>
+          `<li data-report="${esc(cl.report_id)}"><div><span class="chip">${esc(cl.source)}</span> <span class="mono muted">${esc(fmtTime(cl.reported_at))}</span> ${esc(cl.caller || "")}</div>
+            <div class="caller-desc">${esc(safeText(cl.description || t("inc.caller.nodesc")))}</div>
+            <div class="small">${esc(t("inc.caller.callback"))}: <span class="mono" data-callback="${esc(cl.report_id)}">${esc(cl.callback || t("inc.caller.none"))}</span>
+            ${cl.has_callback ? `<button class="btn btn-xs" data-act="reveal" data-report="${esc(cl.report_id)}">${esc(t("inc.caller.reveal"))}</button>` : ""}</div></li>`).join("")}</ul></section>` : ""}
+        ${(i.notes || []).length ? `<section class="block"><h4>${esc(t("inc.notes"))}</h4><ul class="notes" data-testid="notes">${i.notes.map((n) =>
+          `<li><span class="mono muted">${esc(fmtTime(n.at))}</span> <b>${esc(tOr("tl." + n.kind, n.kind))}</b> ${esc(safeText(noteText(n)))}</li>`).join("")}</ul></section>` : ""}
         <section class="block">
           <h4>${esc(t("inc.timeline"))}</h4>
           <ol class="timeline" data-testid="timeline">${timeline.slice().reverse().map(timelineItem).join("") || `<li class="muted">${esc(t("inc.loading"))}</li>`}</ol>
@@ -332,7 +460,7 @@ export function mountDispatcher(root, shell) {
     return `<div class="order${active ? "" : " inactive"}${d && Date.now() > d.due ? " late" : ""}" data-order="${esc(o.order_id)}" data-unit-row="${esc(o.unit_id)}">
       <div class="order-top"><i class="svc-dot svc-${o.service}"></i><span class="order-name">${esc(o.unit_name || (unit && unit.name) || o.unit_id)}</span>
         <span class="ustat ust-${esc(status)}" data-testid="unit-status-${esc(o.unit_id)}">${esc(statusLabel)}</span></div>
-      <div class="order-meta">${esc(t("svc." + o.service))} · ${esc(fmtKm(o.distance_m))} · ${esc(t("col.eta"))} ${esc(fmtDuration(o.eta_s))}
+      <div class="order-meta">${esc(t("svc." + o.service))} · ${esc(fmtKm(o.distance_m))} · ${esc(t("col.eta"))} <span data-testid="eta">${esc(fmtEta(o.eta_s))}</span>
         · ${esc(t("col.elapsed"))} ${active ? `<span class="mono" data-since="${parseTime(o.issued_at)}" data-fmt="dur"></span>` : esc(fmtTime(o.issued_at, { seconds: false }))}</div>
       ${active ? `<div class="order-bottom">${d ? `<span class="due" data-due="${d.due}" data-step="${d.step}"></span>` : `<span class="muted small">${esc(t("due.none"))}</span>`}<span class="grow"></span>${actions}</div>` : ""}
     </div>`;
@@ -351,10 +479,16 @@ export function mountDispatcher(root, shell) {
     if (e.fund_fen !== undefined) bits.push(`${esc(t("hosp.fund"))} ${esc(fmtFen(e.fund_fen))}`);
     if (e.claim_id) bits.push(`${esc(e.insurer || "")} ${esc(e.claim_id)}`);
     if (e.case_id) bits.push(esc(e.case_id));
-    const text = e.text || e.reason || e.why || "";
+    const text = noteText(e);
     const label = t("tl." + e.kind);
     return `<li class="tl tl-${esc(e.kind)}"><span class="tl-time mono">${esc(fmtTime(e.at))}</span>
       <span class="tl-body"><b>${esc(label === "tl." + e.kind ? e.kind : label)}</b> ${bits.join(" · ")}${text ? `<div class="muted small">${esc(safeText(text))}</div>` : ""}</span></li>`;
+  }
+
+  /** A note's or timeline entry's words in the screen's language (dispatch writes both, dispatch/texts.py). */
+  function noteText(e) {
+    if (lang() === "en") return e.text_en || e.why_en || e.text || e.reason || e.why || "";
+    return e.text || e.reason || e.why || "";
   }
 
   function unitsHtml() {
@@ -394,13 +528,15 @@ export function mountDispatcher(root, shell) {
       <div class="seg"><button class="seg-btn" data-zoom="1.5" title="${esc(t("map.zoomin"))}">＋</button><button class="seg-btn" data-zoom="0.67" title="${esc(t("map.zoomout"))}">－</button></div>`;
     $("#map-legend", root).innerHTML = `
       <div class="legend-row"><svg width="14" height="16"><path d="M7,15 L1,6 A6,6 0 1 1 13,6 Z" fill="${SEV_COLOR.injury}"/></svg>${esc(t("map.incident"))}</div>
-      <div class="legend-row"><i class="lg-dot" style="border-color:${SVC_COLOR["122"]};background:${SVC_COLOR["122"]}"></i><i class="lg-dot" style="border-color:${SVC_COLOR["122"]}"></i>${esc(t("map.police"))}</div>
-      <div class="legend-row"><i class="lg-dot" style="border-color:${SVC_COLOR["120"]};background:${SVC_COLOR["120"]}"></i><i class="lg-dot" style="border-color:${SVC_COLOR["120"]}"></i>${esc(t("map.ambulance"))}</div>
+      <div class="legend-row"><i class="lg-dot lg-122 on"></i><i class="lg-dot lg-122"></i>${esc(t("map.police"))}</div>
+      <div class="legend-row"><i class="lg-dot lg-120 on"></i><i class="lg-dot lg-120"></i>${esc(t("map.ambulance"))}</div>
+      <div class="legend-row"><i class="lg-cluster">9</i>${esc(t("map.cluster", { n: "N" }))}</div>
       <div class="legend-row"><i class="lg-hosp">+</i>${esc(t("map.hospital"))}</div>
       <div class="legend-note">${esc(t("map.note"))}</div>`;
   }
 
   function renderAll() {
+    $("#inc-search", root).placeholder = t("inc.search");
     renderKpis(); renderList(); renderMap(); renderSide();
   }
 
@@ -428,7 +564,7 @@ export function mountDispatcher(root, shell) {
     }
   }
   S.timers.push(setInterval(tick, 1000));
-  S.timers.push(setInterval(() => { renderKpis(); if (S.flash.size) renderList(); }, 5000));
+  S.timers.push(setInterval(() => { loadCounts().catch(() => {}); if (S.flash.size) renderList(); }, 5000));
   S.timers.push(setInterval(() => { loadUnits().catch(() => {}); }, 30000));
   S.timers.push(setInterval(() => { if (S.selected) loadDetail(S.selected); }, 20000));
 
@@ -448,6 +584,7 @@ export function mountDispatcher(root, shell) {
       const out = await api("POST", `/api/units/${encodeURIComponent(unitId)}/status`, { status, note: "dashboard" });
       const u = S.units.get(unitId);
       if (u) S.units.set(unitId, { ...u, status: out.status });
+      S.unitsVer++;
       for (const i of S.incidents.values()) for (const o of i.orders || []) if (o.unit_id === unitId && o.state === "active") o.unit_status = out.status;
       for (const d of S.details.values()) for (const o of d.orders || []) if (o.unit_id === unitId && o.state === "active") o.unit_status = out.status;
       const name = (u && u.name) || unitId;
@@ -472,6 +609,51 @@ export function mountDispatcher(root, shell) {
     } catch (e) { toast(errorText(e), "error"); }
   }
 
+  async function chooseUnit(svc, replace) {
+    const id = S.selected;
+    let found;
+    try { found = await api("GET", `/api/incidents/${encodeURIComponent(id)}/candidates?service=${svc}`); }
+    catch (e) { toast(errorText(e), "error"); return; }
+    const svcName = t("svc.name." + svc);
+    if (!found.length) { toast(t("dlg.choose.none", { svc: svcName }), "error"); return; }
+    const v = await askForm({ title: t("dlg.choose", { id, svc: svcName }), note: t("dlg.choose.note"),
+      submit: replace ? t("act.reassign.to") : t("act.choose"),
+      fields: [{ name: "unit_id", label: t("dlg.choose.unit"), type: "select", value: found[0].unit_id,
+                 options: found.map((u) => [u.unit_id, `${u.name} · ${fmtKm(u.distance_m)} · ${fmtEta(u.eta_s)}${u.within_reach ? "" : " · " + t("dlg.beyond")}`]) },
+               { name: "reason", label: t("dlg.reason"), type: "textarea", required: false }] });
+    if (!v) return;
+    try {
+      const out = replace
+        ? await api("POST", `/api/incidents/${encodeURIComponent(id)}/reassign`, { service: svc, unit_id: v.unit_id, reason: v.reason })
+        : await api("POST", `/api/incidents/${encodeURIComponent(id)}/units`, { unit_id: v.unit_id, reason: v.reason });
+      upsert(out, false);
+      toast(t("ok.add", { unit: (found.find((u) => u.unit_id === v.unit_id) || {}).name || v.unit_id }), "ok");
+      loadDetail(id); loadUnitsSoon(); countsSoon();
+    } catch (e) { toast(errorText(e), "error"); }
+  }
+
+  async function reopenIncident() {
+    const id = S.selected;
+    const v = await askForm({ title: t("dlg.reopen", { id }), note: t("dlg.reopen.note"), submit: t("act.reopen"),
+      fields: [{ name: "reason", label: t("dlg.reason"), type: "textarea", required: true }] });
+    if (!v) return;
+    try {
+      const out = await api("POST", `/api/incidents/${encodeURIComponent(id)}/reopen`, { reason: v.reason });
+      upsert(out, false);
+      toast(t("ok.reopen"), "ok");
+      loadDetail(id); countsSoon(); renderAll();
+    } catch (e) { toast(errorText(e), "error"); }
+  }
+
+  async function revealCallback(reportId, btn) {
+    try {
+      const out = await api("GET", `/api/incidents/${encodeURIComponent(S.selected)}/callers/${encodeURIComponent(reportId)}/callback`);
+      const el = root.querySelector(`[data-callback="${CSS.escape(reportId)}"]`);
+      if (el) el.textContent = out.callback;
+      if (btn) btn.remove();
+    } catch (e) { toast(errorText(e), "error"); }
+  }
+
   async function closeIncident() {
     const id = S.selected;
     const v = await askForm({ title: t("dlg.close", { id }), note: t("dlg.close.note"), submit: t("act.close"), danger: true,
@@ -482,10 +664,19 @@ export function mountDispatcher(root, shell) {
     try {
       const body = { reason: v.reason };
       if (v.police_classification) body.police_classification = v.police_classification;
-      const out = await api("POST", `/api/incidents/${encodeURIComponent(id)}/close`, body);
-      upsert(out, false); S.details.set(id, out);
+      let out;
+      try {
+        out = await api("POST", `/api/incidents/${encodeURIComponent(id)}/close`, body);
+      } catch (e) {
+        if (!(e instanceof ApiError && e.status === 409 && e.body && e.body.reason === "patient_aboard")) throw e;
+        const sure = await askForm({ title: t("dlg.patient"), danger: true, submit: t("act.close.anyway"),
+          note: lang() === "en" ? e.body.reason_en : e.body.reason_zh, fields: [] });
+        if (!sure) return;
+        out = await api("POST", `/api/incidents/${encodeURIComponent(id)}/close`, { ...body, confirmed: true });
+      }
+      upsert(out, false); S.details.set(id, { ...(S.details.get(id) || {}), ...out });
       toast(t("ok.close"), "ok");
-      renderAll(); loadUnitsSoon();
+      renderAll(); loadUnitsSoon(); countsSoon(); loadDetail(id);
     } catch (e) { toast(errorText(e), "error"); }
   }
 
@@ -496,7 +687,14 @@ export function mountDispatcher(root, shell) {
     if (el.dataset.act === "status") return setStatus(el.dataset.unit, el.dataset.status, el);
     if (el.dataset.act === "reassign") return reassign(el.dataset.svc);
     if (el.dataset.act === "close") return closeIncident();
-    if (el.dataset.filter) { S.filter = el.dataset.filter; renderList(); renderMap(); return; }
+    if (el.dataset.act === "choose") return chooseUnit(el.dataset.svc, el.dataset.replace === "1");
+    if (el.dataset.act === "reopen") return reopenIncident();
+    if (el.dataset.act === "reveal") return revealCallback(el.dataset.report, el);
+    if (el.dataset.filter) {
+      S.filter = el.dataset.filter; renderList(); renderMap();
+      loadIncidents().catch((e) => toast(errorText(e), "error"));
+      return;
+    }
     if (el.dataset.tab) { S.tab = el.dataset.tab; renderSide(); return; }
     if (el.dataset.usvc !== undefined) { S.unitSvc = el.dataset.usvc; renderSide(); return; }
     if (el.dataset.goto) { ev.preventDefault(); return select(el.dataset.goto); }
@@ -506,6 +704,9 @@ export function mountDispatcher(root, shell) {
   });
   root.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && ev.target.classList.contains("inc-card")) select(ev.target.dataset.incident);
+  });
+  root.addEventListener("input", (ev) => {
+    if (ev.target.id === "inc-search") { S.search = ev.target.value; renderList(); }
   });
   root.addEventListener("change", (ev) => {
     if (ev.target.id === "ustatus") { S.unitStatus = ev.target.value; renderSide(); }

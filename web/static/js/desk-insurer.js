@@ -231,6 +231,7 @@ export function mountInsurer(root, shell) {
     renderDetail();
     S.sig = "";
     load();
+    loadDetail();  // the deadlines, limits and quick-handling result as they now stand
   }
 
   root.addEventListener("click", (ev) => {

@@ -111,6 +111,7 @@ class ClaimsQuery:
     limit: int
     insurer: str | None = None  # None: every insurer's
     status: str | None = None
+    search: str | None = None   # part of a claim number or a plate
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,8 @@ class ClaimRepository(Protocol):
 
     def for_vehicle(self, incident_id: str, plate: str) -> ClaimFile | None: ...
 
-    def recent(self, limit: int, *, insurer: str | None = None, status: str | None = None) -> list[ClaimFile]:
+    def recent(self, limit: int, *, insurer: str | None = None, status: str | None = None,
+               search: str | None = None) -> list[ClaimFile]:
         """Newest first (by ``opened_at``, then claim id); only the insurer's, or of that status, when given."""
 
     def not_in(self, statuses: Iterable[str]) -> list[ClaimFile]:

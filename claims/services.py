@@ -308,7 +308,8 @@ def _own_claim(uow: ClaimsUnitOfWork, claim_id: str, insurer: str | None) -> Cla
 
 def list_claims(query: ClaimsQuery, uow: ClaimsUnitOfWork) -> list[dict[str, Any]]:
     with uow:
-        return [claim_json(c) for c in uow.claims.recent(query.limit, insurer=query.insurer, status=query.status)]
+        return [claim_json(c) for c in uow.claims.recent(query.limit, insurer=query.insurer, status=query.status,
+                                                                search=query.search)]
 
 
 def claim_detail(query: ClaimQuery, uow: ClaimsUnitOfWork) -> dict[str, Any]:

@@ -85,7 +85,16 @@ class CasesQuery:
 
 @dataclass(frozen=True)
 class QueueQuery:
+    """The review queue as the clerk narrows it (issue 15 item 4): every matching case is found on the server, so
+    the case waiting 1,008th of 1,009 is found by its number, not lost below a page of 500."""
+
     limit: int
+    search: str = ""            # part of a case number, incident number or hospital id
+    status: str | None = None   # one open state
+    kind: str | None = None     # advance, funeral...
+    overdue: bool = False       # only cases with a late statutory step
+    sort: str = "deadline"      # deadline (soonest first), newest, oldest, amount (largest eligible first)
+    offset: int = 0
 
 
 @dataclass(frozen=True)

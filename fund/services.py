@@ -407,12 +407,48 @@ def list_cases(query: CasesQuery, uow: FundUnitOfWork) -> list[dict[str, Any]]:
         return [case_view(f) for f in uow.cases.recent(query.limit, query.status)]
 
 
+def with_countdown(view: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The case with the working days left to each statutory deadline (negative: working days late), as the
+    clerk counts them on the fund's calendar (``fund.workdays``)."""
+    from accidentlink.clock import parse_aware
+    from fund.workdays import working_days_between
+
+    left = {}
+    for step, due in (view.get("deadlines") or {}).items():
+        at = parse_aware(due)
+        left[step] = working_days_between(now, at) if at >= now else -working_days_between(at, now)
+    return {**view, "working_days_left": left}
+
+
+QUEUE_SORTS = {
+    "deadline": (lambda d: min(d["deadlines"].values()) if d["deadlines"] else "9999", False),
+    "newest": (lambda d: d.get("opened_at") or "", True),
+    "oldest": (lambda d: d.get("opened_at") or "", False),
+    "amount": (lambda d: d.get("eligible_fen") or 0, True),
+}
+
+
 def review_queue(query: QueueQuery, uow: FundUnitOfWork) -> list[dict[str, Any]]:
-    """Cases awaiting a decision or a payment, the oldest deadline first."""
+    """Cases awaiting a decision or a payment that match the clerk's search and filters, in the chosen order
+    (soonest deadline first by default); ``query.offset`` pages on."""
+    return review_queue_page(query, uow)[0]
+
+
+def review_queue_page(query: QueueQuery, uow: FundUnitOfWork) -> tuple[list[dict[str, Any]], int]:
+    """The queue's page and how many cases match in all."""
+    if query.sort not in QUEUE_SORTS:
+        raise ValueError(f"sort must be one of {', '.join(QUEUE_SORTS)}")
     with uow:
         items = [case_view(f) for f in uow.cases.in_states(OPEN_STATES)]
-    items.sort(key=lambda d: min(d["deadlines"].values()) if d["deadlines"] else "9999")
-    return items[:query.limit]
+    needle = query.search.strip().upper()
+    items = [d for d in items
+             if (not needle or any(needle in str(d.get(k) or "").upper() for k in ("case_id", "incident_id", "hospital_id")))
+             and (not query.status or d["status"] == query.status)
+             and (not query.kind or d.get("kind") == query.kind)
+             and (not query.overdue or d["overdue"])]
+    key, reverse = QUEUE_SORTS[query.sort]
+    items.sort(key=lambda d: (key(d), d["case_id"]), reverse=reverse)
+    return items[query.offset:query.offset + query.limit], len(items)
 
 
 @dataclass(frozen=True)

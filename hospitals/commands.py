@@ -24,6 +24,48 @@ class PreArrivalNotice:
     at: datetime
 
 
+@dataclass(frozen=True)
+class AmbulanceAssigned:
+    """Dispatch's ``unit_assigned`` change for a 120 unit: the ambulance that will bring the incident's patients
+    (a replacement after escalation too)."""
+
+    event_id: str
+    incident_id: str
+    unit_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class UnitStatusReported:
+    """Dispatch's ``unit_status`` change: a unit's live status (en_route, on_scene, transporting, at_hospital,
+    available...); the hospitals follow only the ambulance of an admission."""
+
+    event_id: str
+    incident_id: str
+    unit_id: str
+    status: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class IncidentClosed:
+    """Dispatch's ``closed`` change: nobody is coming any more unless treatment already began."""
+
+    event_id: str
+    incident_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CasualtiesCounted:
+    """The incident's facts as the intake merged them (the hospitals' copy): injured and dead."""
+
+    incident_id: str
+    injured: int
+    fatalities: int
+    at: datetime
+
+
 # ---------------------------------------------------------------- commands
 @dataclass(frozen=True)
 class ConfirmAdmission:

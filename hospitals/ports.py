@@ -36,13 +36,16 @@ class Admission:
     admission_id: str
     incident_id: str
     hospital_id: str
-    status: str                      # notified, confirmed, cancelled
+    status: str                      # notified, confirmed, cancelled, withdrawn
     patients: int
     injuries: Mapping[str, Any]      # as dispatch's notice describes them (injured, trapped, serious...)
     eta_at: datetime | None
     notified_at: datetime
     confirmed_at: datetime | None = None
     confirmed_by: str | None = None
+    ambulance: Mapping[str, Any] | None = None   # the ambulance bringing them: unit_id, status, at (its last report)
+    withdrawn_at: datetime | None = None
+    withdrawn_reason: str | None = None          # incident_closed, redirected (the ambulance goes elsewhere)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ class AdmissionRepository(Protocol):
 
     def at_hospital(self, hospital_id: str, limit: int, status: str | None = None) -> list[Admission]:
         """Newest notice first (then by admission id); ``status``: only admissions in that status."""
+
+    def of_incident(self, incident_id: str) -> list[Admission]:
+        """Every admission of the incident (at any hospital), oldest notice first."""
 
     def add(self, admission: Admission) -> None:
         """A new admission, at a hospital the store knows (the store refuses another, at commit at the latest)."""

@@ -22,7 +22,9 @@ from accidentlink.reports import Party
 from fund import Bill, BillItem, province_rules, route_rescue_bill
 from fund.payer import LIABILITY_DEGREES, answering_vehicle
 from fund.payer_reasons import reasons_json
-from hospitals.commands import AdmissionsQuery, ConfirmAdmission, PreArrivalNotice, RecordBill, RecordLiability
+from hospitals.bill_reasons import explain, why_insurer_pays_nothing
+from hospitals.commands import (AdmissionsQuery, AmbulanceAssigned, CasualtiesCounted, ConfirmAdmission, IncidentClosed,
+                                PreArrivalNotice, RecordBill, RecordLiability, UnitStatusReported)
 from hospitals.ports import Admission, HospitalBill, HospitalsUnitOfWork, IncidentFacts
 
 
@@ -69,10 +71,19 @@ def admission_view(uow: HospitalsUnitOfWork, a: Admission) -> dict[str, Any]:
         "status": a.status, "patients": a.patients, "injuries": dict(a.injuries),
         "eta_at": iso(a.eta_at) if a.eta_at else None, "notified_at": iso(a.notified_at),
         "confirmed_at": iso(a.confirmed_at) if a.confirmed_at else None,
+        "ambulance": dict(a.ambulance) if a.ambulance else None,
+        "withdrawn_at": iso(a.withdrawn_at) if a.withdrawn_at else None, "withdrawn_reason": a.withdrawn_reason,
         "incident": {"severity": inc.severity, "hit_and_run": inc.hit_and_run, "address": inc.address,
                      "injured": inc.injured, "fatalities": inc.fatalities} if inc else None,
         "bills": [bill_json(b) for b in uow.bills.of_admission(a.admission_id)],
     }
+
+
+def explained(b: HospitalBill) -> dict[str, Any]:
+    """The split in words, both languages, from the one table of reason texts (``hospitals.bill_reasons``)."""
+    codes = list((b.routing or {}).get("reasons") or ())
+    return {"reasons_explained": explain(codes),
+            "insurer_pays_nothing": why_insurer_pays_nothing(codes) if b.insurer_fen == 0 else None}
 
 
 def list_admissions(query: AdmissionsQuery, uow: HospitalsUnitOfWork) -> list[dict[str, Any]]:
@@ -92,23 +103,115 @@ def _own(uow: HospitalsUnitOfWork, hospital_id: str, admission_id: str) -> Admis
 # ---------------------------------------------------------------- admissions
 def record_pre_arrival_notice(event: PreArrivalNotice, uow: HospitalsUnitOfWork) -> Admission | None:
     """The pre-arrival notice: the destination hospital's queue gets the incoming patients. A later notice for
-    the same admission updates it (the count of patients never goes down); a notice handled before changes
-    nothing (returns None)."""
+    the same admission updates it (injuries, arrival time as dispatch now sees them; the count of patients never
+    goes down, and is at least the incident's casualties); a notice to
+    another hospital withdraws the one still waiting here (the ambulance goes elsewhere); a notice handled
+    before changes nothing (returns None)."""
     with uow:
         if uow.inbox.seen(event.event_id):
             return None
         adm_id = admission_id_for(event.incident_id, event.hospital_id)
+        facts = uow.incidents.get(event.incident_id)
+        patients = max(event.patients, _casualties(facts.injured, facts.fatalities) if facts else 0)
+        for other in uow.admissions.of_incident(event.incident_id):
+            if other.admission_id != adm_id and other.status == "notified":
+                uow.admissions.save(_withdrawn(other, "redirected", event.at))
+                uow.timeline.add(event.incident_id, "pre_arrival_withdrawn", event.at, hospital_id=other.hospital_id,
+                                 admission_id=other.admission_id, reason="redirected")
         a = uow.admissions.get(adm_id)
         if a is None:
-            a = Admission(adm_id, event.incident_id, event.hospital_id, "notified", event.patients, event.injuries,
+            a = Admission(adm_id, event.incident_id, event.hospital_id, "notified", patients, event.injuries,
                           event.eta_at, notified_at=event.at)
             uow.admissions.add(a)
         else:
-            a = replace(a, patients=max(a.patients, event.patients), injuries=event.injuries, eta_at=event.eta_at)
+            status = "notified" if a.status == "withdrawn" else a.status  # sent back here: waiting again
+            a = replace(a, status=status, patients=max(a.patients, patients), injuries=event.injuries, eta_at=event.eta_at,
+                        withdrawn_at=None if status == "notified" else a.withdrawn_at,
+                        withdrawn_reason=None if status == "notified" else a.withdrawn_reason)
             uow.admissions.save(a)
         uow.inbox.mark(event.event_id, event.at)
         uow.commit()
     return a
+
+
+def _casualties(injured: int, fatalities: int) -> int:
+    """The patients an incident sends to hospital, as dispatch counts them for its notice."""
+    return max(1, injured + fatalities)
+
+
+def _withdrawn(a: Admission, reason: str, at: datetime) -> Admission:
+    return replace(a, status="withdrawn", withdrawn_at=at, withdrawn_reason=reason)
+
+
+def _following(uow: HospitalsUnitOfWork, incident_id: str) -> list[Admission]:
+    """The incident's admissions a notice change still concerns (not withdrawn)."""
+    return [a for a in uow.admissions.of_incident(incident_id) if a.status in ("notified", "confirmed")]
+
+
+def ambulance_assigned(event: AmbulanceAssigned, uow: HospitalsUnitOfWork) -> bool:
+    """The ambulance bringing the incident's patients (a replacement replaces the one shown). Returns False,
+    and keeps nothing, when the incident has no admission yet: the caller applies it again after the notice."""
+    with uow:
+        if uow.inbox.seen(event.event_id):
+            return True
+        following = _following(uow, event.incident_id)
+        if not following:
+            return False
+        for a in following:
+            uow.admissions.save(replace(a, ambulance={"unit_id": event.unit_id, "status": "dispatched",
+                                                      "at": iso(event.at)}))
+        uow.inbox.mark(event.event_id, event.at)
+        uow.commit()
+    return True
+
+
+def unit_status_reported(event: UnitStatusReported, uow: HospitalsUnitOfWork) -> int:
+    """The ambulance's live status on the admissions it serves; other units' statuses change nothing. Returns how
+    many admissions changed."""
+    with uow:
+        if uow.inbox.seen(event.event_id):
+            return 0
+        n = 0
+        for a in _following(uow, event.incident_id):
+            if a.ambulance and a.ambulance.get("unit_id") == event.unit_id:
+                uow.admissions.save(replace(a, ambulance={**a.ambulance, "status": event.status, "at": iso(event.at)}))
+                n += 1
+        uow.inbox.mark(event.event_id, event.at)
+        uow.commit()
+    return n
+
+
+def incident_closed(event: IncidentClosed, uow: HospitalsUnitOfWork) -> int:
+    """The incident closed: a notice still waiting is withdrawn (nobody is coming); an admission whose treatment
+    began stays. Returns how many notices were withdrawn."""
+    with uow:
+        if uow.inbox.seen(event.event_id):
+            return 0
+        n = 0
+        for a in uow.admissions.of_incident(event.incident_id):
+            if a.status == "notified":
+                uow.admissions.save(_withdrawn(a, "incident_closed", event.at))
+                uow.timeline.add(a.incident_id, "pre_arrival_withdrawn", event.at, hospital_id=a.hospital_id,
+                                 admission_id=a.admission_id, reason="incident_closed")
+                n += 1
+        uow.inbox.mark(event.event_id, event.at)
+        uow.commit()
+    return n
+
+
+def casualties_counted(event: CasualtiesCounted, uow: HospitalsUnitOfWork) -> int:
+    """The incident's casualties changed (another caller reported more): each notice it sent says as many
+    patients. Returns how many admissions changed."""
+    patients = _casualties(event.injured, event.fatalities)
+    with uow:
+        n = 0
+        for a in _following(uow, event.incident_id):
+            if a.patients < patients:  # counts merge by their maximum: they only go up
+                uow.admissions.save(replace(a, patients=patients))
+                n += 1
+        if n:
+            uow.commit()
+    return n
 
 
 def confirm_admission(cmd: ConfirmAdmission, uow: HospitalsUnitOfWork) -> tuple[dict[str, Any], bool]:
@@ -222,7 +325,8 @@ def bill_json(b: HospitalBill) -> dict[str, Any]:
     return {"bill_id": b.bill_id, "admission_id": b.admission_id, "incident_id": b.incident_id,
             **({"invoice_number": b.invoice_number} if getattr(b, "invoice_number", None) else {}),
             "hospital_id": b.hospital_id, "amount_fen": b.amount_fen, "rescue_started_at": iso(b.rescue_started_at),
-            "items": [dict(i) for i in b.items], "created_at": iso(b.created_at), "payers": payers_json(b)}
+            "items": [dict(i) for i in b.items], "created_at": iso(b.created_at), "payers": payers_json(b),
+            **explained(b)}
 
 
 def _bill_message(b: HospitalBill, at: datetime, change: str = "recorded") -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, Generic, Iterable, Mapping, Protocol, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -210,12 +210,18 @@ class SqlClaims(_KeptRows[ClaimRow, ClaimFile]):
         row = self._s.scalar(select(ClaimRow).where(ClaimRow.incident_id == incident_id, ClaimRow.plate == plate))
         return None if row is None else self._kept(row)
 
-    def recent(self, limit: int, *, insurer: str | None = None, status: str | None = None) -> list[ClaimFile]:
+    def recent(self, limit: int, *, insurer: str | None = None, status: str | None = None,
+               search: str | None = None) -> list[ClaimFile]:
         q = select(ClaimRow)
         if insurer is not None:
             q = q.where(ClaimRow.insurer == insurer)
         if status:
             q = q.where(ClaimRow.status == status)
+        needle = (search or "").strip().upper()
+        if needle:  # part of the claim number or of the plate (plates are kept upper-case)
+            like = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            q = q.where(or_(func.upper(ClaimRow.claim_id).like(like, escape="\\"),
+                            func.upper(ClaimRow.plate).like(like, escape="\\")))
         q = q.order_by(ClaimRow.opened_at.desc(), ClaimRow.claim_id.desc()).limit(limit)
         return [self._kept(r) for r in self._s.scalars(q)]
 

@@ -26,7 +26,8 @@ from connectors.sql.models import AdmissionRow, BillRow, HospitalRow
 from connectors.sql.outbox import emit
 from connectors.sql.store_uow import SqlInbox, StoreUnitOfWork
 from hospitals import services
-from hospitals.commands import PreArrivalNotice, RecordLiability
+from hospitals.commands import (AmbulanceAssigned, CasualtiesCounted, IncidentClosed, PreArrivalNotice, RecordLiability,
+                                UnitStatusReported)
 from hospitals.ports import Admission, Hospital, HospitalBill, IncidentFacts
 
 CONSUMER = "hospitals"
@@ -49,7 +50,7 @@ def write(row: Any, rec: Any, **differ: Any) -> Any:
 
 
 def admission(r: AdmissionRow) -> Admission:
-    return record(Admission, r, injuries=dict(r.injuries or {}))
+    return record(Admission, r, injuries=dict(r.injuries or {}), ambulance=dict(r.ambulance) if r.ambulance else None)
 
 
 def bill(r: BillRow) -> HospitalBill:
@@ -94,14 +95,22 @@ class SqlAdmissions:
         q = q.order_by(AdmissionRow.notified_at.desc(), AdmissionRow.admission_id.desc()).limit(limit)
         return [admission(r) for r in self._s.scalars(q)]
 
+    def of_incident(self, incident_id: str) -> list[Admission]:
+        q = select(AdmissionRow).where(AdmissionRow.incident_id == incident_id)
+        return [admission(r) for r in self._s.scalars(q.order_by(AdmissionRow.notified_at, AdmissionRow.admission_id))]
+
     def add(self, a: Admission) -> None:
-        self._s.add(write(AdmissionRow(), a, injuries=dict(a.injuries)))
+        self._s.add(write(AdmissionRow(), a, injuries=dict(a.injuries), ambulance=_json(a.ambulance)))
 
     def save(self, a: Admission) -> None:
         row = self._s.get(AdmissionRow, a.admission_id)
         if row is None:
             raise LookupError(f"no admission {a.admission_id} to save")
-        write(row, a, injuries=dict(a.injuries))
+        write(row, a, injuries=dict(a.injuries), ambulance=_json(a.ambulance))
+
+
+def _json(m: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return dict(m) if m is not None else None
 
 
 class SqlBills:
@@ -222,7 +231,10 @@ class HospitalsHandler:
         self.uows, self.db, self.clock, self.province = uows, db, clock, province
 
     def __call__(self, ctx: Context, report: AccidentReport, incident: accidentlink.incidents.IncidentFacts) -> None:
-        """The copy of the facts (``accidentlink.pipeline.record_copy``) is all this group keeps of a report."""
+        """The copy of the facts (``accidentlink.pipeline.record_copy``) is kept by the pipeline; a notice already
+        sent follows the casualties it counts."""
+        services.casualties_counted(CasualtiesCounted(incident.incident_id, incident.injured, incident.fatalities,
+                                                      ctx.now), self.uows(ctx.consumer, joining=ctx.session))
 
     def topics(self) -> dict[str, Callable[[list[RawMessage]], None]]:
         return {"incidents": self.on_incident_changes, "claims.events": self.on_claim_events}
@@ -249,15 +261,36 @@ class HospitalsHandler:
             tx.commit()
 
     def on_incident_changes(self, messages: list[RawMessage]) -> None:
-        """The batch's notices, each once, in one transaction on the hospitals' store."""
+        """The batch's notices and what changes them (the ambulance, its status, the incident closing), each once
+        and in order, in one transaction on the hospitals' store."""
         now = self.clock.now()
-        notices = [n for event_id, change in readable_events(CONSUMER, changes_among(messages, "hospital_assigned"),
-                                                             "event_id")
-                   if (n := pre_arrival_notice(event_id, change, now)) is not None]
-        if not notices:
+        wanted = changes_among(messages, "hospital_assigned", "unit_assigned", "unit_status", "closed")
+        if not wanted:
             return
         with self.db.uow() as tx:
             uow = self.uows(CONSUMER, joining=tx.session)
-            for notice in notices:
-                services.record_pre_arrival_notice(notice, uow)
+            waiting: dict[str, AmbulanceAssigned] = {}  # an ambulance ordered before its notice reached us
+            for event_id, change in readable_events(CONSUMER, wanted, "event_id"):
+                follow(event_id, change, now, uow, waiting)
             tx.commit()
+
+
+def follow(event_id: str, change: Mapping[str, Any], now: datetime, uow: "services.HospitalsUnitOfWork",
+           waiting: dict[str, AmbulanceAssigned]) -> None:
+    """One ``incidents`` change the hospitals follow, decoded into its use case."""
+    kind, incident_id = change.get("change"), change["incident_id"]
+    if kind == "hospital_assigned":
+        notice = pre_arrival_notice(event_id, change, now)
+        if notice is not None:
+            services.record_pre_arrival_notice(notice, uow)
+            if incident_id in waiting:
+                services.ambulance_assigned(waiting.pop(incident_id), uow)
+    elif kind == "unit_assigned" and str(change.get("service")) == "120" and change.get("unit_id"):
+        event = AmbulanceAssigned(event_id, incident_id, str(change["unit_id"]), now)
+        if not services.ambulance_assigned(event, uow):
+            waiting[incident_id] = event
+    elif kind == "unit_status" and change.get("unit_id") and change.get("unit_status"):
+        services.unit_status_reported(UnitStatusReported(event_id, incident_id, str(change["unit_id"]),
+                                                         str(change["unit_status"]), now), uow)
+    elif kind == "closed":
+        services.incident_closed(IncidentClosed(event_id, incident_id, now), uow)

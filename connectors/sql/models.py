@@ -254,6 +254,11 @@ class AdmissionRow(Base):
     notified_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
     confirmed_by: Mapped[str | None] = mapped_column(String(200))
+    # the notice follows the incident: the ambulance bringing the patients, as it last reported (unit_id, status,
+    # at), and why the notice was withdrawn (incident_closed, redirected)
+    ambulance: Mapped[dict[str, Any] | None]
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(40))
     __table_args__ = (UniqueConstraint("incident_id", "hospital_id", name="uq_admissions_incident_hospital"),)
 
 

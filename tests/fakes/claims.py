@@ -55,9 +55,12 @@ class FakeClaims(_Kept[ClaimFile]):
     def for_vehicle(self, incident_id: str, plate: str) -> ClaimFile | None:
         return next((c for c in self.of_incident(incident_id) if c.plate == plate), None)
 
-    def recent(self, limit: int, *, insurer: str | None = None, status: str | None = None) -> list[ClaimFile]:
+    def recent(self, limit: int, *, insurer: str | None = None, status: str | None = None,
+               search: str | None = None) -> list[ClaimFile]:
+        needle = (search or "").strip().upper()
         found = [c for c in self._records.values() if (insurer is None or c.insurer == insurer)
-                 and (not status or c.status == status)]
+                 and (not status or c.status == status)
+                 and (not needle or needle in c.claim_id.upper() or needle in (c.plate or "").upper())]
         return sorted(found, key=lambda c: (c.opened_at, c.claim_id), reverse=True)[:limit]
 
     def not_in(self, statuses: Iterable[str]) -> list[ClaimFile]:

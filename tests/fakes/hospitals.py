@@ -45,6 +45,10 @@ class FakeAdmissions(_ById[Admission]):
         found = [a for a in self._records.values() if a.hospital_id == hospital_id and (not status or a.status == status)]
         return sorted(found, key=lambda a: (a.notified_at, a.admission_id), reverse=True)[:limit]
 
+    def of_incident(self, incident_id: str) -> list[Admission]:
+        return sorted((a for a in self._records.values() if a.incident_id == incident_id),
+                      key=lambda a: (a.notified_at, a.admission_id))
+
     def add(self, a: Admission) -> None:
         if a.admission_id in self._records or any((o.incident_id, o.hospital_id) == (a.incident_id, a.hospital_id)
                                                   for o in self._records.values()):

@@ -85,10 +85,13 @@ def test_a_notice_becomes_one_admission_which_a_second_notice_updates(desk: Desk
     assert set(desk.state.processed) == {"event_id:E-1", "event_id:E-2"}
 
 
-def test_a_notice_for_another_hospital_is_another_admission(desk: Desk) -> None:
+def test_a_notice_for_another_hospital_is_another_admission_and_withdraws_the_first(desk: Desk) -> None:
     desk.notice()
     desk.notice("event_id:E-2", hospital_id=OTHER)
     assert sorted(a.hospital_id for a in desk.state.admissions.values()) == [HOSPITAL, OTHER]
+    first = desk.state.admissions[ADMISSION]
+    assert (first.status, first.withdrawn_reason) == ("withdrawn", "redirected"), "the ambulance goes elsewhere"
+    assert desk.state.admissions[H.admission_id_for(INCIDENT, OTHER)].status == "notified"
 
 
 def test_confirming_is_idempotent(desk: Desk) -> None:

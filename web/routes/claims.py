@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from claims import commands as K
@@ -12,7 +12,8 @@ from claims import services as C
 from claims.ports import ClaimsUnitOfWork
 from web.auth import Principal
 from web.deps import container, limit_param, mutate, require
-from web.errors import from_domain
+from web.errors import NotFound, from_domain
+from web.routes.claim_views import desk_view, quick_view
 
 router = APIRouter(tags=["claims"])
 insurer = require("insurer")
@@ -31,10 +32,14 @@ def acting(request: Request, p: Principal, action: str, target: str,
                   audit_detail=audit_detail, store="claims")
 
 
-@router.get("/api/claims", summary="The insurer's own claims, newest first")
+@router.get("/api/claims", summary="The insurer's own claims, newest first; q: part of a claim number or plate "
+                                  "(searched on the server)")
 def claims(request: Request, limit: int = Depends(limit_param), status: str | None = None,
+           q: str = Query("", max_length=40, description="part of a claim number or of a plate"),
            p: Principal = Depends(insurer)) -> list[dict[str, Any]]:
-    return C.list_claims(K.ClaimsQuery(limit, p.insurer_id, status), reading(request))
+    now = container(request).clock.now()
+    return [desk_view(c, now) for c in C.list_claims(K.ClaimsQuery(limit, p.insurer_id, status, q or None),
+                                                      reading(request))]
 
 
 @router.get("/api/claims-awaiting-routing", summary="Claims whose insurer code is unknown, for an administrator to route")
@@ -46,9 +51,34 @@ def awaiting_routing(request: Request, limit: int = Depends(limit_param),
 @router.get("/api/claims/{claim_id}", summary="One of the insurer's claims")
 def claim(claim_id: str, request: Request, p: Principal = Depends(insurer)) -> dict[str, Any]:
     try:
-        return C.claim_detail(K.ClaimQuery(claim_id, p.insurer_id), reading(request))
+        c = C.claim_detail(K.ClaimQuery(claim_id, p.insurer_id), reading(request))
     except Exception as e:
         raise from_domain(e) from None
+    uow = reading(request)
+    with uow:
+        quick = uow.quick_cases.get("QK-" + c["incident_id"][4:])
+    return {**desk_view(c, container(request).clock.now()),
+            "quick": quick_view(quick, claim_id) if quick is not None else None}
+
+
+@router.get("/api/claims/{claim_id}/photos/{name}", summary="A scene photo of the claim's quick handling",
+            response_class=Response, responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}})
+def claim_photo(claim_id: str, name: str, request: Request, p: Principal = Depends(insurer)) -> Response:
+    try:
+        c = C.claim_detail(K.ClaimQuery(claim_id, p.insurer_id), reading(request))
+    except Exception as e:
+        raise from_domain(e) from None
+    uow = reading(request)
+    with uow:
+        quick = uow.quick_cases.get("QK-" + c["incident_id"][4:])
+    if quick is None or name.split(".")[0] not in {ph.sha256 for ph in quick.photos}:
+        raise NotFound("no such photo on this claim")
+    data = container(request).claims_photos().read(quick.quick_id, name)
+    if data is None:
+        raise NotFound("no such photo on this claim")
+    ext = name.rsplit(".", 1)[-1]
+    return Response(data, media_type={"jpg": "image/jpeg", "jpeg": "image/jpeg"}.get(ext, f"image/{ext}"),
+                    headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
 
 class ActionBody(BaseModel):

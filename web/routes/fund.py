@@ -4,17 +4,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from accidentlink.clock import iso
 from fund import commands as C
 from fund import services as F
+from fund.desk_actions import actions_for
 from fund.ports import FundUnitOfWork
 from hospitals.services import bill_json
 from web.auth import Principal
 from web.deps import container, limit_param, mutate, require
-from web.errors import NotFound
+from web.errors import NotFound, Unprocessable
 
 router = APIRouter(tags=["rescue fund"])
 admin = require("fund_admin")
@@ -27,12 +28,23 @@ def _reading(request: Request) -> FundUnitOfWork:
 @router.get("/api/fund/cases", summary="Rescue-fund advance cases, newest first")
 def cases(request: Request, limit: int = Depends(limit_param), status: str | None = None,
           p: Principal = Depends(admin)) -> list[dict[str, Any]]:
-    return F.list_cases(C.CasesQuery(limit, status), _reading(request))
+    now = container(request).clock.now()
+    return [F.with_countdown(v, now) for v in F.list_cases(C.CasesQuery(limit, status), _reading(request))]
 
 
-@router.get("/api/fund/queue", summary="Review queue: cases awaiting decision or payment, oldest deadline first")
-def queue(request: Request, limit: int = Depends(limit_param), p: Principal = Depends(admin)) -> list[dict[str, Any]]:
-    return F.review_queue(C.QueueQuery(limit), _reading(request))
+@router.get("/api/fund/queue", summary="Review queue: cases awaiting decision or payment, searched, filtered and "
+                                       "sorted on the server (soonest deadline first); X-Total-Count: how many match")
+def queue(request: Request, response: Response, limit: int = Depends(limit_param),
+          q: str = Query("", max_length=60, description="part of a case number, incident number or hospital id"),
+          status: str | None = Query(None, max_length=30), kind: str | None = Query(None, max_length=30),
+          overdue: bool = False, sort: str = Query("deadline", description="deadline, newest, oldest or amount"),
+          offset: int = Query(0, ge=0, le=1_000_000), p: Principal = Depends(admin)) -> list[dict[str, Any]]:
+    if sort not in F.QUEUE_SORTS:
+        raise Unprocessable(f"sort must be one of {', '.join(F.QUEUE_SORTS)}")
+    items, total = F.review_queue_page(C.QueueQuery(limit, q, status, kind, overdue, sort, offset), _reading(request))
+    response.headers["X-Total-Count"] = str(total)
+    now = container(request).clock.now()
+    return [F.with_countdown(v, now) for v in items]
 
 
 @router.get("/api/fund/cases/{case_id}", summary="One case with its bills, ledger and recovery")
@@ -42,12 +54,34 @@ def case(case_id: str, request: Request, p: Principal = Depends(admin)) -> dict[
     except F.CaseNotFound as e:
         raise NotFound(str(e)) from None
     rec = d.recovery
+    view = F.with_countdown(d.case, container(request).clock.now())
     # the fund's copy of a bill (``BillCopy``) has the hospitals' bill fields, so it is shown as they show it
-    return {**d.case, "bills": [bill_json(b) for b in d.bills],
-            "ledger": [{"account": e.account, "debit_fen": e.debit_fen, "credit_fen": e.credit_fen, "at": iso(e.at),
+    return {**view, "bills": [bill_json(b) for b in d.bills],
+            "actions": actions_for(view, p.actor), "payee": _payee(view),
+            "ledger": [{"account": e.account, "account_label": ACCOUNT_LABELS.get(e.account, UNKNOWN_ACCOUNT),
+                        "debit_fen": e.debit_fen, "credit_fen": e.credit_fen, "at": iso(e.at),
                         "memo": e.memo} for e in d.ledger],
             "recovery": {"status": rec.status, "amount_fen": rec.amount_fen,
                          "responsible": {"party": rec.responsible_party}} if rec else None}
+
+
+ACCOUNT_LABELS = {  # fund.ledger's accounts, as a clerk names them
+    "fund.bank": {"zh": "基金银行存款", "en": "Fund bank account"},
+    "fund.advances": {"zh": "已垫付款（待追偿）", "en": "Advances paid out"},
+    "fund.recovery_receivable": {"zh": "应收追偿款", "en": "Recoveries receivable"},
+    "fund.written_off": {"zh": "核销的追偿款", "en": "Recoveries written off"},
+}
+UNKNOWN_ACCOUNT = {"zh": "其他科目", "en": "Other account"}
+
+
+def _payee(case: dict[str, Any]) -> dict[str, Any]:
+    """Who the advance is paid to: the treating hospital's settlement account for rescue costs (办法 2022 [S]), the
+    applying relative for funeral costs (masked), from the fund's bank account."""
+    if case.get("kind") == "funeral":
+        return {"kind": "relative", "name": case.get("victim_ref"), "account": None,
+                "from": ACCOUNT_LABELS["fund.bank"]}
+    return {"kind": "hospital", "hospital_id": case.get("hospital_id"), "account": None,
+            "from": ACCOUNT_LABELS["fund.bank"]}
 
 
 def _act(request: Request, p: Principal, action: str, target: str,

@@ -1,5 +1,6 @@
 // The hospital desk: the green-channel queue, confirmation, rescue-cost bills in integer fen with the payer split.
-import { t, tOr } from "./i18n.js";
+import { t, tOr, lang } from "./i18n.js";
+import "./i18n-desks.js";
 import {
   api, errorText, esc, safeText, fmtTime, fmtFen, fmtAge, yuanToFen, parseTime, cstLocalInput, localInputToIso, toast, $, $$,
 } from "./util.js";
@@ -48,9 +49,10 @@ export function mountHospital(root, shell) {
     $("#h-title", root).textContent = t("hosp.title");
     $("#h-name", root).textContent = `${hospitalName()} · ${t("hosp.id")} ${hid}`;
     $("#h-refresh", root).textContent = t("btn.refresh");
-    const waiting = S.list.filter((a) => a.status !== "confirmed").length;
+    const waiting = S.list.filter((a) => a.status === "notified").length;
     $("#h-summary", root).innerHTML = `<div class="kpi kpi-injury"><div class="kpi-value">${waiting}</div><div class="kpi-label">${esc(t("hosp.status.notified"))}</div></div>
-      <div class="kpi"><div class="kpi-value">${S.list.length - waiting}</div><div class="kpi-label">${esc(t("hosp.status.confirmed"))}</div></div>`;
+      <div class="kpi"><div class="kpi-value">${S.list.filter((a) => a.status === "confirmed").length}</div><div class="kpi-label">${esc(t("hosp.status.confirmed"))}</div></div>
+      <div class="kpi"><div class="kpi-value" data-testid="withdrawn-count">${S.list.filter((a) => a.status === "withdrawn").length}</div><div class="kpi-label">${esc(t("hosp.status.withdrawn"))}</div></div>`;
     const box = $("#adm-list", root);
     if (!S.list.length) {
       box.innerHTML = `<div class="empty"><div class="empty-icon">✚</div><p>${esc(t("hosp.none"))}</p></div>`;
@@ -59,9 +61,11 @@ export function mountHospital(root, shell) {
       box.innerHTML = S.list.map((a) => {
         const inc = a.incident || {};
         const eta = parseTime(a.eta_at);
-        return `<article class="inc-card sevb-${esc(inc.severity || "injury")}${a.admission_id === S.selected ? " selected" : ""}" data-adm="${esc(a.admission_id)}" data-testid="admission-card" tabindex="0">
+        return `<article class="inc-card sevb-${esc(inc.severity || "injury")}${a.admission_id === S.selected ? " selected" : ""}${a.status === "withdrawn" ? " withdrawn" : ""}" data-adm="${esc(a.admission_id)}" data-testid="admission-card" tabindex="0">
           <div class="inc-row">${statusPill(a)}<span class="inc-addr">${esc(safeText(inc.address || a.incident_id))}</span></div>
-          <div class="inc-row small"><span class="mono">${esc(a.admission_id)}</span><span>${esc(t("hosp.patients", { n: a.patients }))}</span></div>
+          <div class="inc-row small"><span class="mono">${esc(a.admission_id)}</span><span data-testid="card-patients">${esc(t("hosp.patients", { n: a.patients }))}</span></div>
+          ${a.status === "withdrawn" ? `<div class="inc-row small late-text" data-testid="card-withdrawn">${esc(t("hosp.withdrawn." + (a.withdrawn_reason || "incident_closed")))}</div>`
+            : a.ambulance ? `<div class="inc-row small" data-testid="card-ambulance">${esc(t("hosp.ambulance"))} · ${esc(ambulanceText(a.ambulance))}</div>` : ""}
           <div class="inc-row small muted">${a.status === "confirmed" ? `${esc(t("hosp.confirmed"))} ${esc(fmtTime(a.confirmed_at))}`
             : eta ? `${esc(t("hosp.eta"))} ${esc(fmtTime(a.eta_at, { seconds: false }))}` : `${esc(t("hosp.notified"))} ${esc(fmtTime(a.notified_at))}`}
             <span class="age" data-since="${parseTime(a.notified_at)}">${esc(fmtAge((now - parseTime(a.notified_at)) / 1000))}</span></div>
@@ -88,21 +92,24 @@ export function mountHospital(root, shell) {
       </div>
       <dl class="facts facts-wide">
         <div><dt>${esc(t("hosp.incident"))}</dt><dd class="mono">${esc(a.incident_id)}</dd></div>
-        <div><dt>${esc(t("hosp.patients.label"))}</dt><dd class="big">${esc(a.patients)}</dd></div>
+        <div><dt>${esc(t("hosp.patients.label"))}</dt><dd class="big" data-testid="patients">${esc(a.patients)}</dd></div>
+        <div><dt>${esc(t("hosp.ambulance"))}</dt><dd data-testid="ambulance-status">${a.ambulance ? `<span class="mono">${esc(a.ambulance.unit_id)}</span> · ${esc(ambulanceText(a.ambulance))} <span class="muted small">${esc(fmtTime(a.ambulance.at))}</span>` : esc(t("hosp.ambulance.none"))}</dd></div>
         <div><dt>${esc(t("hosp.eta"))}</dt><dd>${esc(fmtTime(a.eta_at))}</dd></div>
         <div><dt>${esc(t("hosp.notified"))}</dt><dd>${esc(fmtTime(a.notified_at))}</dd></div>
         <div><dt>${esc(t("hosp.confirmed"))}</dt><dd>${esc(fmtTime(a.confirmed_at))}</dd></div>
         <div><dt>${esc(t("hosp.casualties"))}</dt><dd>${esc(t("inc.injured", { n: inc.injured ?? "—" }))} · ${esc(t("inc.fatalities", { n: inc.fatalities ?? "—" }))}</dd></div>
         ${injuries ? `<div class="span2"><dt>${esc(t("hosp.injuries"))}</dt><dd class="chips-dd">${injuries}</dd></div>` : ""}
       </dl>
-      ${a.status !== "confirmed" ? `<div class="cta"><button class="btn btn-go btn-lg" data-act="confirm" data-testid="confirm-admission">✚ ${esc(t("hosp.confirm"))}</button></div>` : ""}`;
+      ${a.status === "withdrawn" ? `<p class="notice notice-red" data-testid="withdrawn-notice"><b>${esc(t("hosp.status.withdrawn"))}</b> · ${esc(t("hosp.withdrawn." + (a.withdrawn_reason || "incident_closed")))} ${esc(fmtTime(a.withdrawn_at))}</p>` : ""}
+      ${a.status === "notified" ? `<div class="cta"><button class="btn btn-go btn-lg" data-act="confirm" data-testid="confirm-admission">✚ ${esc(t("hosp.confirm"))}</button></div>` : ""}`;
     const bills = `
       <section class="block" id="last-split">${S.lastBill && S.lastBill.admission_id === a.admission_id ? splitHtml(S.lastBill, true) : ""}</section>
       <section class="block"><h4>${esc(t("hosp.bills"))}</h4>
-        ${(a.bills || []).length ? `<table class="tbl"><thead><tr><th>${esc(t("hosp.bill_id"))}</th><th class="num">${esc(t("hosp.total"))}</th><th class="num">${esc(t("hosp.insurer"))}</th><th class="num">${esc(t("hosp.fund"))}</th><th class="num">${esc(t("hosp.uncovered"))}</th></tr></thead><tbody>
+        ${(a.bills || []).length ? `<table class="tbl"><thead><tr><th>${esc(t("hosp.bill_id"))}</th><th class="num">${esc(t("hosp.total"))}</th><th class="num">${esc(t("hosp.insurer"))}</th><th class="num">${esc(t("hosp.fund"))}</th><th class="num">${esc(t("hosp.uncovered"))}</th><th>${esc(t("hosp.why"))}</th></tr></thead><tbody>
           ${a.bills.map((b) => `<tr><td><div class="mono">${esc(b.bill_id)}</div><div class="muted small">${esc(fmtTime(b.created_at))}</div></td>
             <td class="num">${esc(fmtFen(b.amount_fen))}</td><td class="num">${esc(fmtFen(b.payers.insurer_fen))}${b.payers.insurer ? ` <span class="muted">${esc(b.payers.insurer)}</span>` : ""}</td>
-            <td class="num">${esc(fmtFen(b.payers.fund_fen))}</td><td class="num">${esc(fmtFen(b.payers.uncovered_fen))}</td></tr>`).join("")}</tbody></table>`
+            <td class="num">${esc(fmtFen(b.payers.fund_fen))}</td><td class="num">${esc(fmtFen(b.payers.uncovered_fen))}</td>
+            <td class="small" data-testid="bill-why">${reasonsList(b)}</td></tr>`).join("")}</tbody></table>`
           : `<p class="muted">${esc(t("hosp.nobills"))}</p>`}
       </section>`;
     if (keepForm) {
@@ -113,6 +120,7 @@ export function mountHospital(root, shell) {
       S.formKey = key;
       wireForm();
     }
+    applyFlex(pane);
   }
 
   function injuryChips(inj) {
@@ -131,6 +139,7 @@ export function mountHospital(root, shell) {
 
   function billFormHtml(a) {
     const confirmed = a.status === "confirmed";
+    if (a.status === "withdrawn") return "";
     const started = a.confirmed_at ? parseTime(a.confirmed_at) : Date.now();
     return `<section class="block">
       <h4>${esc(t("hosp.bill"))}</h4>
@@ -160,9 +169,27 @@ export function mountHospital(root, shell) {
         <div class="split-cell fund"><div class="lbl">${esc(t("hosp.fund"))}</div><div class="amt" data-testid="split-fund">${esc(fmtFen(p.fund_fen))}</div></div>
         <div class="split-cell unc"><div class="lbl">${esc(t("hosp.uncovered"))}</div><div class="amt">${esc(fmtFen(p.uncovered_fen))}</div></div>
       </div>
-      ${b.amount_fen ? `<div class="split-bar"><i class="ins" style="flex:${p.insurer_fen || 0}"></i><i class="fund" style="flex:${p.fund_fen || 0}"></i><i class="unc" style="flex:${p.uncovered_fen || 0}"></i></div>` : ""}
-      ${reasons.length ? `<details><summary>${esc(t("hosp.reasons"))}</summary><ul class="small">${reasons.map((r) => `<li>${esc(r)}</li>`).join("")}</ul></details>` : ""}
+      ${b.amount_fen ? `<div class="split-bar"><i class="ins" data-flex="${Number(p.insurer_fen) || 0}"></i><i class="fund" data-flex="${Number(p.fund_fen) || 0}"></i><i class="unc" data-flex="${Number(p.uncovered_fen) || 0}"></i></div>` : ""}
+      ${b.insurer_pays_nothing ? `<p class="notice" data-testid="insurer-pays-nothing"><b>${esc(t("hosp.insurer_nothing"))}</b> ${esc(said(b.insurer_pays_nothing))}</p>` : ""}
+      ${reasons.length ? `<div class="reasons"><h5>${esc(t("hosp.reasons"))}</h5>${reasonsList(b)}</div>` : ""}
     </div>`;
+  }
+
+  function said(r) { return lang() === "en" ? r.en : r.zh; }
+
+  // the split's reasons in words, from the server's one table of texts (hospitals/bill_reasons.py), never codes
+  function reasonsList(b) {
+    const list = Array.isArray(b.reasons_explained) ? b.reasons_explained : [];
+    if (!list.length) return "";
+    return `<ul class="reason-list" data-testid="bill-reasons">${list.map((r) => `<li>${esc(said(r))}</li>`).join("")}</ul>`;
+  }
+
+  function ambulanceText(amb) {
+    return tOr("ust." + amb.status, t("hosp.ambulance.other"));
+  }
+
+  function applyFlex(scope) {
+    for (const el of $$("[data-flex]", scope)) el.style.flex = el.dataset.flex;  // CSSOM, not a style attribute
   }
 
   function wireForm() {
@@ -198,6 +225,7 @@ export function mountHospital(root, shell) {
         form.elements.started.value = body.rescue_started_at.slice(0, 16);
         hint.textContent = "";
         $("#last-split", root).innerHTML = splitHtml(out, true);
+        applyFlex(root);
         S.sig = "";
         load();
       } catch (e) {

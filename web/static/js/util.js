@@ -261,3 +261,20 @@ function fieldHtml(f) {
 }
 
 export function isEn() { return lang() === "en"; }
+
+/** GET a list and how many items match in all (the server's X-Total-Count; null when it gives none). */
+export async function apiPage(path) {
+  const headers = { Accept: "application/json" };
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  let res;
+  try { res = await fetch(path, { headers }); } catch { throw new ApiError(0, { error: t("err.network") }); }
+  const text = await res.text();
+  let data = null;
+  if (text) { try { data = JSON.parse(text); } catch { data = { error: text.slice(0, 300) }; } }
+  if (!res.ok) {
+    if (res.status === 401 && typeof api.onUnauthorized === "function") api.onUnauthorized();
+    throw new ApiError(res.status, data);
+  }
+  const total = res.headers.get("X-Total-Count");
+  return { data, total: total === null ? null : Number(total) };
+}

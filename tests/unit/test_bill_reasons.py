@@ -28,7 +28,6 @@ def _literal_codes() -> set[str]:
             target = node.value
         if target is not None:
             codes |= {n.value for n in ast.walk(target) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-    codes |= set(payer._SOURCES)
     codes |= {"non_motor_party", "driver_unlicensed", "driver_drunk", "vehicle_stolen", "deliberate"}
     return codes
 

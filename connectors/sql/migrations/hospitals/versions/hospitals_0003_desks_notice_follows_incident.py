@@ -1,7 +1,7 @@
 """the pre-arrival notice follows its incident: the ambulance's live status, withdrawal
 
-Revision ID: hospitals_0002_desks
-Revises: hospitals_0001
+Revision ID: hospitals_0003
+Revises: hospitals_0002
 Create Date: 2026-11-30 18:00:00
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import connectors.sql.models
 
-revision = 'hospitals_0002_desks'
-down_revision = 'hospitals_0001'
+revision = 'hospitals_0003'
+down_revision = 'hospitals_0002'
 branch_labels = None
 depends_on = None
 

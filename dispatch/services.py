@@ -24,6 +24,7 @@ from dispatch.commands import (
 from dispatch.errors import NoHospitalAvailable, NoUnitAvailable
 from dispatch.figures import order_figures
 from dispatch.lifecycle import check_transition
+from dispatch.notes import repeats_the_wait, with_note
 from dispatch.ports import DispatchUnitOfWork, Fleet
 from dispatch.records import Incident, Note, Order, Party
 from dispatch.texts import order_text
@@ -185,10 +186,10 @@ def _assign_hospital(incident: Incident, plan: DispatchPlan, hospital_name: str 
 def _note(incident: Incident, kind: str, text: str, uow: DispatchUnitOfWork, at: datetime) -> Incident:
     """A note the dispatcher reads (on the incident, its timeline and its feed); the same note twice in a
     row is kept once."""
-    last = incident.last_note
-    if last is not None and last.kind == kind and last.text == text:
+    if repeats_the_wait(incident.notes, kind, text):  # bounded: said once per wait (dispatch/notes.py)
         return incident
-    incident = replace(incident, notes=incident.notes + (Note(at, kind, text),))
+    incident = replace(incident, notes=with_note(incident.notes, Note(at, kind, text)))
+    text = incident.notes[-1].text
     uow.incidents.save(incident)
     uow.timeline.add(incident.incident_id, at, kind, text=text)
     uow.messages.incident_changed(incident.incident_id, kind, at, text=text)
@@ -343,8 +344,9 @@ def note_from_other_context(event: OtherContextChange, uow: DispatchUnitOfWork) 
     elif incident is None:
         log.warning("a %s note for %s came before dispatch's copy of the incident", event.change, event.incident_id)
     elif not any(n.kind == event.change for n in incident.notes):
-        uow.incidents.save(replace(incident, notes=incident.notes + (Note(event.at, event.change, event.text),)))
-        uow.timeline.add(incident.incident_id, event.at, event.change, text=event.text)
+        incident = replace(incident, notes=with_note(incident.notes, Note(event.at, event.change, event.text)))
+        uow.incidents.save(incident)
+        uow.timeline.add(incident.incident_id, event.at, event.change, text=incident.notes[-1].text)
         added = True
     uow.inbox.mark(event.event_id, event.at)
     uow.commit()

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from accidentlink.bootstrap import Container
 from web import errors
+from web.headers import SecurityHeaders
 from web.limits import BodyLimit, RateLimit
 
 STATIC = Path(__file__).parent / "static"
@@ -81,7 +82,7 @@ def create_app(c: Container, *, feed: Any = None, producer: Any = None) -> FastA
         title="AccidentLink", version="1.0.0",
         description="警保医联动: joint 122/120 dispatch, green channel and rescue-fund advances, insurer claims. "
                     "Bearer tokens from `accidentlink token create`; every error is {\"error\": \"...\"}.",
-        docs_url="/docs", redoc_url=None,
+        docs_url=None, redoc_url=None,  # /docs below: swagger-ui from its package's files, same origin (CSP)
     )
     app.state.container = c
     app.state.feed = feed
@@ -110,7 +111,32 @@ def create_app(c: Container, *, feed: Any = None, producer: Any = None) -> FastA
 
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    mount_api_docs(app)
 
     app.add_middleware(BodyLimit, max_bytes=c.settings.max_body_bytes)
-    app.add_middleware(RateLimit, rate_per_s=c.settings.rate_limit_per_s, known_token=KnownTokens(c))
+    app.add_middleware(RateLimit, rate_per_s=c.settings.rate_limit_per_s, known_token=KnownTokens(c),
+                       address_rate_per_s=c.settings.rate_limit_per_address_per_s)
+    app.add_middleware(SecurityHeaders)  # outermost: 413/429 answers carry the headers too
     return app
+
+
+API_DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>AccidentLink API</title>
+<link rel="icon" href="/static/img/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/static/js/api-docs.js"></script></body></html>"""
+
+
+def mount_api_docs(app: FastAPI) -> None:
+    """``/docs``: swagger-ui from the ``swagger-ui-bundle`` package's own files on this origin, started by
+    ``/static/js/api-docs.js`` (no CDN, no inline script: the page obeys the CSP)."""
+    from fastapi.responses import HTMLResponse
+    from swagger_ui_bundle import swagger_ui_path
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(API_DOCS_PAGE)
+
+    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="api-docs-assets")

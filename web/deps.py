@@ -13,6 +13,7 @@ from accidentlink.bootstrap import Container
 from connectors.sql.models import AuditRow, IdempotencyRow
 from web.auth import Principal, authenticate
 from web.errors import Forbidden, Unauthorized, Unprocessable
+from web.paging import limit_param, paged  # noqa: F401  (every list route's page: capped, with a cursor)
 
 bearer = HTTPBearer(auto_error=False, description="Bearer token from `accidentlink token create`")
 
@@ -24,8 +25,6 @@ def container(request: Request) -> Container:
 def caller(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
     c: Container = request.app.state.container
     token = creds.credentials if creds else None
-    if token is None and request.url.path.endswith("/stream"):
-        token = request.query_params.get("access_token")  # EventSource cannot set headers
     p = authenticate(c.store("web"), token, c.clock.now())
     if p is None:
         raise Unauthorized("missing, unknown, expired or revoked bearer token")
@@ -40,12 +39,6 @@ def require(*roles: str) -> Callable[..., Principal]:
         return p
 
     return dep
-
-
-def limit_param(limit: int = 100) -> int:
-    if limit < 1 or limit > 5000:
-        raise Unprocessable("limit must be between 1 and 5000")
-    return limit
 
 
 def audit(c: Container, session: Any, p: Principal, action: str, target: str, **detail: Any) -> None:

@@ -11,7 +11,7 @@ from claims import commands as K
 from claims import services as C
 from claims.ports import ClaimsUnitOfWork
 from web.auth import Principal
-from web.deps import container, limit_param, mutate, require
+from web.deps import container, limit_param, mutate, paged, require
 from web.errors import from_domain
 
 router = APIRouter(tags=["claims"])
@@ -34,13 +34,13 @@ def acting(request: Request, p: Principal, action: str, target: str,
 @router.get("/api/claims", summary="The insurer's own claims, newest first")
 def claims(request: Request, limit: int = Depends(limit_param), status: str | None = None,
            p: Principal = Depends(insurer)) -> list[dict[str, Any]]:
-    return C.list_claims(K.ClaimsQuery(limit, p.insurer_id, status), reading(request))
+    return paged(request, C.list_claims(K.ClaimsQuery(limit, p.insurer_id, status), reading(request)))
 
 
 @router.get("/api/claims-awaiting-routing", summary="Claims whose insurer code is unknown, for an administrator to route")
 def awaiting_routing(request: Request, limit: int = Depends(limit_param),
                      p: Principal = Depends(require("dispatcher"))) -> list[dict[str, Any]]:
-    return C.list_claims(K.ClaimsQuery(limit, None, "awaiting_routing"), reading(request))
+    return paged(request, C.list_claims(K.ClaimsQuery(limit, None, "awaiting_routing"), reading(request)))
 
 
 @router.get("/api/claims/{claim_id}", summary="One of the insurer's claims")

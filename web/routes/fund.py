@@ -13,7 +13,7 @@ from fund import services as F
 from fund.ports import FundUnitOfWork
 from hospitals.services import bill_json
 from web.auth import Principal
-from web.deps import container, limit_param, mutate, require
+from web.deps import container, limit_param, paged, mutate, require
 from web.errors import NotFound
 
 router = APIRouter(tags=["rescue fund"])
@@ -27,12 +27,12 @@ def _reading(request: Request) -> FundUnitOfWork:
 @router.get("/api/fund/cases", summary="Rescue-fund advance cases, newest first")
 def cases(request: Request, limit: int = Depends(limit_param), status: str | None = None,
           p: Principal = Depends(admin)) -> list[dict[str, Any]]:
-    return F.list_cases(C.CasesQuery(limit, status), _reading(request))
+    return paged(request, F.list_cases(C.CasesQuery(limit, status), _reading(request)))
 
 
 @router.get("/api/fund/queue", summary="Review queue: cases awaiting decision or payment, oldest deadline first")
 def queue(request: Request, limit: int = Depends(limit_param), p: Principal = Depends(admin)) -> list[dict[str, Any]]:
-    return F.review_queue(C.QueueQuery(limit), _reading(request))
+    return paged(request, F.review_queue(C.QueueQuery(limit), _reading(request)))
 
 
 @router.get("/api/fund/cases/{case_id}", summary="One case with its bills, ledger and recovery")

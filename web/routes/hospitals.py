@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from hospitals import commands as C
 from hospitals import services as H
 from web.auth import Principal
-from web.deps import audit, container, idempotent, limit_param, mutate, require
+from web.deps import audit, container, idempotent, limit_param, paged, mutate, require
 from web.errors import Forbidden, from_domain
 
 router = APIRouter(tags=["hospitals"])
@@ -25,8 +25,8 @@ def _scope(p: Principal, hospital_id: str) -> None:
 def admissions(hospital_id: str, request: Request, limit: int = Depends(limit_param), status: str | None = None,
                p: Principal = Depends(hospital)) -> list[dict[str, Any]]:
     _scope(p, hospital_id)
-    return H.list_admissions(C.AdmissionsQuery(hospital_id, limit, status),
-                             container(request).hospitals_uow("web", read_only=True))
+    return paged(request, H.list_admissions(C.AdmissionsQuery(hospital_id, limit, status),
+                                            container(request).hospitals_uow("web", read_only=True)))
 
 
 @router.post("/api/hospitals/{hospital_id}/admissions/{admission_id}/confirm",

@@ -5,31 +5,53 @@ import asyncio
 import json
 from typing import Any, AsyncIterator
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
+
+from accidentlink.clock import iso
 
 from accidentlink.bootstrap import Container
 from connectors.sql import incidents as repo
 from connectors.sql.models import IncidentRow
 from web.auth import Principal
-from web.deps import audit, container, idempotent, limit_param, require
-from web.errors import NotFound
+from web.deps import audit, container, idempotent, require
+from web.errors import NotFound, Unprocessable
+from web.paging import encode_cursor, page_of, set_next
 
 router = APIRouter(tags=["incidents"])
 dispatcher = require("dispatcher")
 
 
-@router.get("/api/incidents", summary="Unified incidents, newest first")
-def list_incidents(request: Request, limit: int = Depends(limit_param), status: str | None = None,
-                   p: Principal = Depends(dispatcher)) -> list[dict[str, Any]]:
+@router.get("/api/incidents", summary="Unified incidents, newest first (at most 200 a page; X-Next-Cursor for more)")
+def list_incidents(request: Request, response: Response,
+                   limit: int = Query(100, description="items wanted, 1..5000; one answer holds at most 200 "
+                                                       "(the rest: follow the X-Next-Cursor header)"),
+                   cursor: str | None = Query(None, max_length=500, description="X-Next-Cursor of the previous page"),
+                   status: str | None = None, p: Principal = Depends(dispatcher)) -> list[dict[str, Any]]:
+    """Paged by keyset (first reported, id; both descending): an incident reported meanwhile is never shown
+    twice nor skipped."""
+    from datetime import datetime
+
+    page = page_of(request, limit, cursor)
     c = container(request)
     with c.store("dispatch").read() as s:
-        q = select(IncidentRow).order_by(IncidentRow.first_reported_at.desc(), IncidentRow.incident_id.desc()).limit(limit)
+        q = select(IncidentRow).order_by(IncidentRow.first_reported_at.desc(), IncidentRow.incident_id.desc())
+        if page.after is not None:
+            try:
+                at, last_id = datetime.fromisoformat(str(page.after[0])), str(page.after[1])
+            except (ValueError, IndexError):
+                raise Unprocessable("cursor is not one this list gave out") from None
+            q = q.where(or_(IncidentRow.first_reported_at < at,
+                            and_(IncidentRow.first_reported_at == at, IncidentRow.incident_id < last_id)))
         if status:
             q = q.where(IncidentRow.status == status)
-        return [repo.snapshot(s, r, with_timeline=False) for r in s.scalars(q)]
+        rows = list(s.scalars(q.limit(page.limit + 1)))
+        if len(rows) > page.limit:
+            last = rows[page.limit - 1]
+            set_next(request, response, encode_cursor(page.route, k=[iso(last.first_reported_at), last.incident_id]))
+        return [repo.snapshot(s, r, with_timeline=False) for r in rows[:page.limit]]
 
 
 @router.get("/api/incidents/stream", summary="Live feed of incident changes (text/event-stream)",

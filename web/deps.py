@@ -47,6 +47,14 @@ def audit(c: Container, session: Any, p: Principal, action: str, target: str, **
                          target=target, detail=detail))
 
 
+def audit_read(c: Container, session: Any, p: Principal, target: str, **detail: Any) -> None:
+    """A read of a person's full (unmasked) identity, by a role that needs it: one line in the audit trail of
+    the store it was read from (``personal_data.read``), in the read's own transaction, with who (token,
+    name, role and its insurer or hospital) and what (``target``, ``detail``)."""
+    scope = {"insurer": p.insurer_id} if p.insurer_id else {"hospital": p.hospital_id} if p.hospital_id else {}
+    audit(c, session, p, "personal_data.read", target, **scope, **detail)
+
+
 def idempotent(request: Request, p: Principal, run: Callable[[], tuple[int, Any]]) -> JSONResponse:
     """A repeated ``Idempotency-Key`` (per token) returns the first answer without acting again."""
     c: Container = request.app.state.container

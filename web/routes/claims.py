@@ -11,7 +11,7 @@ from claims import commands as K
 from claims import services as C
 from claims.ports import ClaimsUnitOfWork
 from web.auth import Principal
-from web.deps import container, limit_param, mutate, paged, require
+from web.deps import audit_read, container, limit_param, mutate, paged, require
 from web.errors import from_domain
 
 router = APIRouter(tags=["claims"])
@@ -43,12 +43,21 @@ def awaiting_routing(request: Request, limit: int = Depends(limit_param),
     return paged(request, C.list_claims(K.ClaimsQuery(limit, None, "awaiting_routing"), reading(request)))
 
 
-@router.get("/api/claims/{claim_id}", summary="One of the insurer's claims")
+@router.get("/api/claims/{claim_id}",
+            summary="One of the insurer's claims, its insured party in full (the read is audited)")
 def claim(claim_id: str, request: Request, p: Principal = Depends(insurer)) -> dict[str, Any]:
+    """The insurer needs its insured's full identity to handle the claim (README, "Personal data"): shown
+    for its own claims only, one at a time, and each such read is a line in the claims store's audit trail."""
+    c = container(request)
     try:
-        return C.claim_detail(K.ClaimQuery(claim_id, p.insurer_id), reading(request))
+        with c.store("claims").uow() as tx:
+            out = C.claim_detail(K.ClaimQuery(claim_id, p.insurer_id), c.claims_uow("web", joining=tx.session),
+                                 full_identity=True)
+            audit_read(c, tx.session, p, claim_id, subject=out["plate"], fields=["party"])
+            tx.commit()
     except Exception as e:
         raise from_domain(e) from None
+    return out
 
 
 class ActionBody(BaseModel):

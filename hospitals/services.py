@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from accidentlink.clock import iso, parse_aware
+from accidentlink.masking import mask_record, mask_text
 from accidentlink.money import check_fen
 from accidentlink.reports import Party
 from fund import Bill, BillItem, VehicleCover, province_rules, route_rescue_bill
-from hospitals.commands import AdmissionsQuery, ConfirmAdmission, PreArrivalNotice, RecordBill
+from hospitals.commands import AdmissionsQuery, ConfirmAdmission, PeopleQuery, PreArrivalNotice, RecordBill
 from hospitals.ports import Admission, HospitalBill, HospitalsUnitOfWork, IncidentFacts
 
 
@@ -52,7 +53,8 @@ def admission_view(uow: HospitalsUnitOfWork, a: Admission) -> dict[str, Any]:
         "status": a.status, "patients": a.patients, "injuries": dict(a.injuries),
         "eta_at": iso(a.eta_at) if a.eta_at else None, "notified_at": iso(a.notified_at),
         "confirmed_at": iso(a.confirmed_at) if a.confirmed_at else None,
-        "incident": {"severity": inc.severity, "hit_and_run": inc.hit_and_run, "address": inc.address,
+        "incident": {"severity": inc.severity, "hit_and_run": inc.hit_and_run,
+                     "address": mask_text(inc.address) if inc.address else inc.address,
                      "injured": inc.injured, "fatalities": inc.fatalities} if inc else None,
         "bills": [bill_json(b) for b in uow.bills.of_admission(a.admission_id)],
     }
@@ -63,7 +65,7 @@ def bill_json(b: HospitalBill) -> dict[str, Any]:
     the fund's desk shows its copies this way."""
     return {"bill_id": b.bill_id, "admission_id": b.admission_id, "incident_id": b.incident_id,
             "hospital_id": b.hospital_id, "amount_fen": b.amount_fen, "rescue_started_at": iso(b.rescue_started_at),
-            "items": [dict(i) for i in b.items], "created_at": iso(b.created_at),
+            "items": mask_record([dict(i) for i in b.items]), "created_at": iso(b.created_at),
             "payers": {"insurer_fen": b.insurer_fen, "insurer": b.insurer_code, "fund_fen": b.fund_fen,
                        "uncovered_fen": b.amount_fen - b.insurer_fen - b.fund_fen, **(b.routing or {})}}
 
@@ -73,6 +75,19 @@ def list_admissions(query: AdmissionsQuery, uow: HospitalsUnitOfWork) -> list[di
     with uow:
         queue = uow.admissions.at_hospital(query.hospital_id, query.limit, query.status)
         return [admission_view(uow, a) for a in queue]
+
+
+def admission_people(query: PeopleQuery, uow: HospitalsUnitOfWork) -> dict[str, Any]:
+    """The people the incident of one of the hospital's own admissions names (its parties), unmasked: the
+    hospital needs its patients' identity for their record and the fund's application. The caller writes
+    the read to the audit trail (README, "Personal data")."""
+    from dataclasses import asdict
+
+    with uow:
+        a = _own(uow, query.hospital_id, query.admission_id)
+        return {"admission_id": a.admission_id, "incident_id": a.incident_id,
+                "people": [{k: v for k, v in asdict(p).items() if v is not None}
+                           for p in uow.incidents.parties(a.incident_id)]}
 
 
 def _own(uow: HospitalsUnitOfWork, hospital_id: str, admission_id: str) -> Admission:
@@ -170,7 +185,7 @@ def _bill_message(b: HospitalBill) -> dict[str, Any]:
             "incident_id": b.incident_id, "hospital_id": b.hospital_id, "amount_fen": b.amount_fen,
             "rescue_started_at": iso(b.rescue_started_at), "insurer_fen": b.insurer_fen, "insurer": b.insurer_code,
             "vehicle_plate": b.routing["vehicle_plate"], "fund_fen": b.fund_fen, "reasons": list(b.routing["reasons"]),
-            "at": iso(b.created_at), "items": [dict(i) for i in b.items], "routing": dict(b.routing),
+            "at": iso(b.created_at), "items": mask_record([dict(i) for i in b.items]), "routing": dict(b.routing),
             "created_by": f"hospital:{b.hospital_id}"}
 
 

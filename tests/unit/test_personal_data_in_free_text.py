@@ -45,6 +45,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     facts = w.intake([crash])
     for group in ("dispatch", "rescue-fund", "claims", "hospitals"):
         w.run(group, facts)
+    w.pipeline("hospitals").handler.topics()["incidents"](w.published("dispatch", "incidents"))  # an admission
     w.crash = crash  # type: ignore[attr-defined]
     return w
 
@@ -123,3 +124,49 @@ def test_the_live_feed_masks_what_it_forwards() -> None:
     value = {"incident": {"location": {"address": f"电话{PHONE_IN_ADDRESS}"}, "notes": [{"text": f"身份证{ID_IN_TEXT}"}]},
              "reporter": {"name": "王小明", "phone": "+8613912345678"}}
     assert not leaks(json.dumps(feed.masked(value), ensure_ascii=False))
+
+
+def test_a_hospital_sees_its_patients_in_full_audited_and_another_hospital_does_not(world: World,
+                                                                                      client: TestClient) -> None:
+    from connectors.sql.models import AdmissionRow
+
+    with world.store("hospitals").read() as s:
+        adm = s.scalars(select(AdmissionRow)).one()
+        hid, aid = adm.hospital_id, adm.admission_id
+    mine = bearer(world, "hospital", hospital_id=hid)
+    queue = client.get(f"/api/hospitals/{hid}/admissions", headers=mine)
+    assert queue.status_code == 200 and queue.json() and not leaks(queue.text), queue.text[:400]
+    res = client.get(f"/api/hospitals/{hid}/admissions/{aid}/people", headers=mine)
+    assert res.status_code == 200, res.text
+    assert INSURED_ID in res.text and INSURED_PHONE in res.text
+    with world.store("hospitals").read() as s:
+        rows = [(r.role, r.detail) for r in s.scalars(select(AuditRow).where(
+            AuditRow.action == "personal_data.read", AuditRow.target == aid))]
+    assert rows and rows[-1][0] == "hospital" and rows[-1][1]["hospital"] == hid
+    other = bearer(world, "hospital", hospital_id="LC-H-NOPE" if hid != "LC-H-NOPE" else "LC-H-LC3")
+    for path in (f"/api/hospitals/{hid}/admissions/{aid}/people",):
+        res = client.get(path, headers=other)
+        assert res.status_code == 403 and not leaks(res.text)
+    assert client.get(f"/api/hospitals/{hid}/admissions/{aid}/people",
+                      headers=bearer(world, "dispatcher")).status_code == 403
+
+
+def test_a_number_typed_into_a_bill_item_stays_out_of_the_bills_topic_and_views(world: World,
+                                                                                 client: TestClient) -> None:
+    from connectors.sql.models import AdmissionRow
+
+    with world.store("hospitals").read() as s:
+        adm = s.scalars(select(AdmissionRow)).one()
+        hid, aid = adm.hospital_id, adm.admission_id
+    mine = bearer(world, "hospital", hospital_id=hid)
+    assert client.post(f"/api/hospitals/{hid}/admissions/{aid}/confirm", headers=mine).status_code == 200
+    res = client.post(f"/api/hospitals/{hid}/admissions/{aid}/bills", headers=mine, json={
+        "amount_fen": 120000, "rescue_started_at": world.c.clock.now().isoformat(),
+        "items": [{"amount_fen": 120000, "description": f"抢救费 家属{PHONE_IN_ADDRESS} 身份证{ID_IN_TEXT}"}]})
+    assert res.status_code == 201, res.text
+    assert not leaks(res.text)
+    with world.store("hospitals").read() as s:
+        bills = [v for v in s.scalars(select(OutboxMessage.value).where(OutboxMessage.topic == "hospitals.bills"))]
+    assert bills and not any(leaks(v.decode() if isinstance(v, bytes) else str(v)) for v in bills)
+    queue = client.get(f"/api/hospitals/{hid}/admissions", headers=mine)
+    assert "139****5678" in queue.text and not leaks(queue.text)

@@ -130,10 +130,12 @@ API_DOCS_PAGE = """<!doctype html>
 
 
 def mount_api_docs(app: FastAPI) -> None:
-    """``/docs``: swagger-ui from the ``swagger-ui-bundle`` package's own files on this origin, started by
-    ``/static/js/api-docs.js`` (no CDN, no inline script: the page obeys the CSP)."""
+    """``/docs``: swagger-ui 5 from the ``fastapi-offline`` package's own files (its ``static/`` folder) on this
+    origin, started by ``/static/js/api-docs.js`` (no CDN, no inline script: the page obeys the CSP)."""
+    import fastapi_offline
     from fastapi.responses import HTMLResponse
-    from swagger_ui_bundle import swagger_ui_path
+
+    swagger_ui_path = Path(fastapi_offline.__file__).parent / "static"
 
     @app.get("/docs", include_in_schema=False)
     def api_docs() -> HTMLResponse:

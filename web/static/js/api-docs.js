@@ -7,5 +7,6 @@ window.addEventListener("DOMContentLoaded", () => {
     layout: "BaseLayout",
     deepLinking: true,
     presets: [window.SwaggerUIBundle.presets.apis],
+    validatorUrl: null,  // no badge fetched from another origin
   });
 });

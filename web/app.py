@@ -54,27 +54,37 @@ class Health:
 
 
 class KnownTokens:
-    """Hashes of the tokens that exist, re-read every few seconds (for the rate limiter's keying only;
-    authentication itself always asks the database)."""
+    """Hashes of the tokens that exist, re-read every few seconds, and at once (at most twice a second) when
+    a token is not among them: a token created a moment ago gets its own bucket from its first request
+    (for the rate limiter's keying only; authentication itself always asks the database)."""
 
-    def __init__(self, c: Container, every_s: float = 5.0):
-        self.c, self.every_s, self._at, self._hashes = c, every_s, 0.0, frozenset()
+    def __init__(self, c: Container, every_s: float = 5.0, unknown_every_s: float = 0.5):
+        self.c, self.every_s, self.unknown_every_s = c, every_s, unknown_every_s
+        self._at, self._hashes = 0.0, frozenset()
 
-    def __call__(self, header: bytes) -> bool:
+    def _refresh(self) -> None:
         from sqlalchemy import select
 
         from connectors.sql.models import TokenRow
+
+        try:
+            with self.c.store("web").read() as s:
+                self._hashes = frozenset(s.scalars(select(TokenRow.token_hash).where(TokenRow.revoked_at.is_(None))))
+        except Exception:
+            pass
+        self._at = time.monotonic()
+
+    def __call__(self, header: bytes) -> bool:
         from web.auth import hash_token
 
-        if time.monotonic() - self._at > self.every_s:
-            try:
-                with self.c.store("web").read() as s:
-                    self._hashes = frozenset(s.scalars(select(TokenRow.token_hash).where(TokenRow.revoked_at.is_(None))))
-            except Exception:
-                pass
-            self._at = time.monotonic()
         text = header.decode("latin-1")
-        return text[:7].lower() == "bearer " and hash_token(text[7:].strip()) in self._hashes
+        if text[:7].lower() != "bearer ":
+            return False
+        h = hash_token(text[7:].strip())
+        age = time.monotonic() - self._at
+        if age > self.every_s or (h not in self._hashes and age > self.unknown_every_s):
+            self._refresh()
+        return h in self._hashes
 
 
 def create_app(c: Container, *, feed: Any = None, producer: Any = None) -> FastAPI:

@@ -15,7 +15,7 @@ CSP = "; ".join((
     "script-src 'self'",
     "style-src 'self'",
     "style-src-attr 'unsafe-inline'",
-    "img-src 'self' data:",
+    "img-src 'self' data: blob:",  # blob: a photo previewed before upload (the quick page)
     "font-src 'self'",
     "connect-src 'self'",
     "object-src 'none'",

@@ -1,7 +1,7 @@
 // The joint 122/120 dispatcher desk: open incidents by severity with timers, the map, units, the live feed.
 import { t, tOr } from "./i18n.js";
 import {
-  api, errorText, esc, safeText, fmtTime, fmtAge, fmtDuration, fmtKm, fmtFen, parseTime, cstHour, toast, askForm,
+  api, apiAll, errorText, esc, safeText, fmtTime, fmtAge, fmtDuration, fmtKm, fmtFen, parseTime, cstHour, toast, askForm,
   debounce, $, $$,
 } from "./util.js";
 import { LiveFeed } from "./feed.js";
@@ -68,7 +68,7 @@ export function mountDispatcher(root, shell) {
   }
 
   async function loadUnits() {
-    const list = await api("GET", "/api/units?limit=5000");
+    const list = await apiAll("/api/units?limit=200");  // every unit, page after page
     S.units = new Map(list.map((u) => [u.unit_id, u]));
     renderKpis(); renderMap(); if (S.tab === "units") renderSide();
   }

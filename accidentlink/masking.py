@@ -4,8 +4,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_PHONE = re.compile(r"(?<!\d)(\+?86)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+_SEP = r"[\s\-.－—·]?"  # a space, hyphen or dot a person types between groups of digits
+_PHONE = re.compile(r"(?<!\d)(\+?86" + _SEP + r")?(1[3-9]\d)" + _SEP + r"(\d{4})" + _SEP + r"(\d{4})(?!\d)")
 _ID18 = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])")
+_ID15 = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{6})(\d{3})(?![0-9A-Za-z])")  # first-generation resident ID
 _ANY_LONG_DIGITS = re.compile(r"\+?\d{7,}")
 # a party's link secret (``/quick/QK-…?t=…`` now, ``#t=…`` once the token leaves the query): only its SMS carries it
 _LINK_SECRET = re.compile(r"([?#&]t=)[^\s&#\"'<>]+")
@@ -51,9 +53,11 @@ def mask_link_secrets(text: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Masks phone and ID numbers and link secrets found anywhere in free text (descriptions, log lines)."""
+    """Masks phone and ID numbers found anywhere in free text (addresses, descriptions, notes, log lines),
+    also when typed with spaces or hyphens between the groups (``139 1234 5678``, ``139-1234-5678``)."""
     text = mask_link_secrets(text)
     text = _ID18.sub(lambda m: m.group(1)[:3] + "*" * 14 + m.group(3)[-1], text)
+    text = _ID15.sub(lambda m: m.group(1)[:3] + "*" * 11 + m.group(3)[-1], text)
     text = _PHONE.sub(lambda m: (m.group(1) or "") + m.group(2) + "****" + m.group(4), text)
     return _ANY_LONG_DIGITS.sub(lambda m: m.group(0)[:3] + "****" + m.group(0)[-4:] if len(m.group(0)) >= 11 else m.group(0), text)
 

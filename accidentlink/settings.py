@@ -116,7 +116,10 @@ class Settings:
     batch_max: int = field(default_factory=lambda: _int("PIPELINE_BATCH_MAX", 500))
     batch_within_ms: int = field(default_factory=lambda: _int("PIPELINE_BATCH_WITHIN_MS", 20))
     max_body_bytes: int = field(default_factory=lambda: _int("HTTP_MAX_BODY_BYTES", 256 * 1024))
-    rate_limit_per_s: int = field(default_factory=lambda: _int("HTTP_RATE_LIMIT_PER_S", 2000))
+    # per known token, and per client address (all its tokens together): well below what one web process
+    # serves (README, "Rate limit"); 429 with Retry-After beyond
+    rate_limit_per_s: int = field(default_factory=lambda: _int("HTTP_RATE_LIMIT_PER_S", 20))
+    rate_limit_per_address_per_s: int = field(default_factory=lambda: _int("HTTP_RATE_LIMIT_PER_ADDRESS_PER_S", 40))
     region: str = field(default_factory=lambda: os.environ.get("ACCIDENTLINK_REGION", "liaocheng"))
     province: str = field(default_factory=lambda: os.environ.get("ACCIDENTLINK_PROVINCE", "shandong"))
     resources: str | None = field(default_factory=lambda: os.environ.get("ACCIDENTLINK_RESOURCES") or None)

@@ -56,10 +56,13 @@ def incident_report(report: AccidentReport, incident: IncidentCopy, parties: tup
                    hazards=incident.hazards, parties=parties)
 
 
-def claim_json(c: ClaimFile) -> dict[str, Any]:
+def claim_json(c: ClaimFile, *, full_identity: bool = False) -> dict[str, Any]:
+    """The claim as staff see it: personal data masked, free text included (``facts``); with ``full_identity``
+    (the claim's own insurer reading one claim, audited by the caller) its insured party in full."""
     return {"claim_id": c.claim_id, "incident_id": c.incident_id, "insurer": c.insurer, "routed": c.routed,
-            "plate": c.plate, "ci_policy": c.ci_policy, "party": mask_record(party_json(c.party)), "status": c.status,
-            "kind": c.kind, "facts": c.facts, "owed_to_hospital_fen": c.owed_to_hospital_fen,
+            "plate": c.plate, "ci_policy": c.ci_policy,
+            "party": party_json(c.party) if full_identity else mask_record(party_json(c.party)), "status": c.status,
+            "kind": c.kind, "facts": mask_record(c.facts), "owed_to_hospital_fen": c.owed_to_hospital_fen,
             "assessed_fen": c.assessed_fen, "paid_fen": c.paid_fen, "flags": [f.to_json() for f in c.flags],
             "timestamps": {k: iso(v) for k, v in c.timestamps.items()},
             "decision": c.decision.to_json() if c.decision else None,
@@ -312,9 +315,11 @@ def list_claims(query: ClaimsQuery, uow: ClaimsUnitOfWork) -> list[dict[str, Any
                                                                 search=query.search)]
 
 
-def claim_detail(query: ClaimQuery, uow: ClaimsUnitOfWork) -> dict[str, Any]:
+def claim_detail(query: ClaimQuery, uow: ClaimsUnitOfWork, *, full_identity: bool = False) -> dict[str, Any]:
+    """One of the insurer's own claims; ``full_identity``: its insured party unmasked (the insurer needs it to
+    handle the claim; the caller writes the read to the audit trail)."""
     with uow:
-        return claim_json(_own_claim(uow, query.claim_id, query.insurer))
+        return claim_json(_own_claim(uow, query.claim_id, query.insurer), full_identity=full_identity)
 
 
 def act(cmd: TakeClaimStep, uow: ClaimsUnitOfWork) -> dict[str, Any]:

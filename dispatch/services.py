@@ -31,6 +31,7 @@ from dispatch.errors import (
 )
 from dispatch.figures import order_figures
 from dispatch.lifecycle import check_transition
+from dispatch.notes import repeats_the_wait, with_note
 from dispatch.ports import DispatchUnitOfWork, Fleet
 from dispatch.records import Incident, Note, Order, Party
 from dispatch.texts import order_text
@@ -208,12 +209,15 @@ def _assign_hospital(incident: Incident, plan: DispatchPlan, hospital_name: str 
 def _note(incident: Incident, kind: str, text: tuple[str, str], uow: DispatchUnitOfWork, at: datetime,
           extra: dict[str, Any] | None = None, *, same_within: int = 1) -> Incident:
     """A note the dispatcher reads (on the incident, its timeline and its feed), in Chinese (``text``) and
-    English (``text_en``, dispatch/texts.py); the same note again among the last ``same_within`` is kept once."""
+    English (``text_en``, dispatch/texts.py); the same note again among the last ``same_within`` is kept once,
+    and "awaiting a unit" is said once per wait, the notes bounded (dispatch/notes.py)."""
     zh, en = text
-    if any(n.kind == kind and n.text == zh for n in incident.notes[-same_within:]):
+    if any(n.kind == kind and n.text == zh for n in incident.notes[-same_within:]) \
+            or repeats_the_wait(incident.notes, kind, zh):
         return incident
     more = {"text_en": en, **(extra or {})}
-    incident = replace(incident, notes=incident.notes + (Note(at, kind, zh, more),))
+    incident = replace(incident, notes=with_note(incident.notes, Note(at, kind, zh, more)))
+    zh = incident.notes[-1].text
     uow.incidents.save(incident)
     uow.timeline.add(incident.incident_id, at, kind, text=zh, **more)
     uow.messages.incident_changed(incident.incident_id, kind, at, text=zh, **more)
@@ -457,8 +461,9 @@ def note_from_other_context(event: OtherContextChange, uow: DispatchUnitOfWork) 
     elif incident is None:
         log.warning("a %s note for %s came before dispatch's copy of the incident", event.change, event.incident_id)
     elif not any(n.kind == event.change for n in incident.notes):
-        uow.incidents.save(replace(incident, notes=incident.notes + (Note(event.at, event.change, event.text),)))
-        uow.timeline.add(incident.incident_id, event.at, event.change, text=event.text)
+        incident = replace(incident, notes=with_note(incident.notes, Note(event.at, event.change, event.text)))
+        uow.incidents.save(incident)
+        uow.timeline.add(incident.incident_id, event.at, event.change, text=incident.notes[-1].text)
         added = True
     uow.inbox.mark(event.event_id, event.at)
     uow.commit()

@@ -110,3 +110,10 @@ class AdmissionsQuery:
     hospital_id: str
     limit: int
     status: str | None = None
+
+
+@dataclass(frozen=True)
+class PeopleQuery:
+    """The people an admission's incident names, in full: the hospital needs its patients' identity."""
+    hospital_id: str
+    admission_id: str

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from accidentlink.clock import iso, parse_aware
+from accidentlink.masking import mask_record, mask_text
 from accidentlink.money import check_fen
 from accidentlink.reports import Party
 from fund import Bill, BillItem, province_rules, route_rescue_bill
@@ -24,7 +25,7 @@ from fund.payer import LIABILITY_DEGREES, answering_vehicle
 from fund.payer_reasons import reasons_json
 from hospitals.bill_reasons import explain, why_insurer_pays_nothing
 from hospitals.commands import (AdmissionsQuery, AmbulanceAssigned, CasualtiesCounted, ConfirmAdmission, IncidentClosed,
-                                PreArrivalNotice, RecordBill, RecordLiability, UnitStatusReported)
+                                PeopleQuery, PreArrivalNotice, RecordBill, RecordLiability, UnitStatusReported)
 from hospitals.ports import Admission, HospitalBill, HospitalsUnitOfWork, IncidentFacts
 
 
@@ -73,7 +74,8 @@ def admission_view(uow: HospitalsUnitOfWork, a: Admission) -> dict[str, Any]:
         "confirmed_at": iso(a.confirmed_at) if a.confirmed_at else None,
         "ambulance": dict(a.ambulance) if a.ambulance else None,
         "withdrawn_at": iso(a.withdrawn_at) if a.withdrawn_at else None, "withdrawn_reason": a.withdrawn_reason,
-        "incident": {"severity": inc.severity, "hit_and_run": inc.hit_and_run, "address": inc.address,
+        "incident": {"severity": inc.severity, "hit_and_run": inc.hit_and_run, 
+                     "address": mask_text(inc.address) if inc.address else inc.address,
                      "injured": inc.injured, "fatalities": inc.fatalities} if inc else None,
         "bills": [bill_json(b) for b in uow.bills.of_admission(a.admission_id)],
     }
@@ -91,6 +93,19 @@ def list_admissions(query: AdmissionsQuery, uow: HospitalsUnitOfWork) -> list[di
     with uow:
         queue = uow.admissions.at_hospital(query.hospital_id, query.limit, query.status)
         return [admission_view(uow, a) for a in queue]
+
+
+def admission_people(query: PeopleQuery, uow: HospitalsUnitOfWork) -> dict[str, Any]:
+    """The people the incident of one of the hospital's own admissions names (its parties), unmasked: the
+    hospital needs its patients' identity for their record and the fund's application. The caller writes
+    the read to the audit trail (README, "Personal data")."""
+    from dataclasses import asdict
+
+    with uow:
+        a = _own(uow, query.hospital_id, query.admission_id)
+        return {"admission_id": a.admission_id, "incident_id": a.incident_id,
+                "people": [{k: v for k, v in asdict(p).items() if v is not None}
+                           for p in uow.incidents.parties(a.incident_id)]}
 
 
 def _own(uow: HospitalsUnitOfWork, hospital_id: str, admission_id: str) -> Admission:
@@ -325,7 +340,7 @@ def bill_json(b: HospitalBill) -> dict[str, Any]:
     return {"bill_id": b.bill_id, "admission_id": b.admission_id, "incident_id": b.incident_id,
             **({"invoice_number": b.invoice_number} if getattr(b, "invoice_number", None) else {}),
             "hospital_id": b.hospital_id, "amount_fen": b.amount_fen, "rescue_started_at": iso(b.rescue_started_at),
-            "items": [dict(i) for i in b.items], "created_at": iso(b.created_at), "payers": payers_json(b),
+            "items": mask_record([dict(i) for i in b.items]), "created_at": iso(b.created_at), "payers": payers_json(b),
             **explained(b)}
 
 
@@ -340,7 +355,7 @@ def _bill_message(b: HospitalBill, at: datetime, change: str = "recorded") -> di
             "vehicle_plate": b.routing["vehicle_plate"], "fund_fen": b.fund_fen, "reasons": list(b.routing["reasons"]),
             "provisional": bool(b.routing.get("provisional")), "liability": b.routing.get("liability"),
             "previous": b.routing.get("previous"), "at": iso(at if revision else b.created_at),
-            "items": [dict(i) for i in b.items], "routing": dict(b.routing), "created_by": f"hospital:{b.hospital_id}"}
+            "items": mask_record([dict(i) for i in b.items]), "routing": dict(b.routing), "created_by": f"hospital:{b.hospital_id}"}
 
 
 def _route(b_amount: int, rescue_started_at: datetime, items: tuple[BillItem, ...], extended: bool, patient_ref: str | None,

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from accidentlink.bootstrap import Container
 from web import errors
+from web.headers import SecurityHeaders
 from web.limits import BodyLimit, RateLimit
 
 STATIC = Path(__file__).parent / "static"
@@ -53,27 +54,37 @@ class Health:
 
 
 class KnownTokens:
-    """Hashes of the tokens that exist, re-read every few seconds (for the rate limiter's keying only;
-    authentication itself always asks the database)."""
+    """Hashes of the tokens that exist, re-read every few seconds, and at once (at most twice a second) when
+    a token is not among them: a token created a moment ago gets its own bucket from its first request
+    (for the rate limiter's keying only; authentication itself always asks the database)."""
 
-    def __init__(self, c: Container, every_s: float = 5.0):
-        self.c, self.every_s, self._at, self._hashes = c, every_s, 0.0, frozenset()
+    def __init__(self, c: Container, every_s: float = 5.0, unknown_every_s: float = 0.5):
+        self.c, self.every_s, self.unknown_every_s = c, every_s, unknown_every_s
+        self._at, self._hashes = 0.0, frozenset()
 
-    def __call__(self, header: bytes) -> bool:
+    def _refresh(self) -> None:
         from sqlalchemy import select
 
         from connectors.sql.models import TokenRow
+
+        try:
+            with self.c.store("web").read() as s:
+                self._hashes = frozenset(s.scalars(select(TokenRow.token_hash).where(TokenRow.revoked_at.is_(None))))
+        except Exception:
+            pass
+        self._at = time.monotonic()
+
+    def __call__(self, header: bytes) -> bool:
         from web.auth import hash_token
 
-        if time.monotonic() - self._at > self.every_s:
-            try:
-                with self.c.store("web").read() as s:
-                    self._hashes = frozenset(s.scalars(select(TokenRow.token_hash).where(TokenRow.revoked_at.is_(None))))
-            except Exception:
-                pass
-            self._at = time.monotonic()
         text = header.decode("latin-1")
-        return text[:7].lower() == "bearer " and hash_token(text[7:].strip()) in self._hashes
+        if text[:7].lower() != "bearer ":
+            return False
+        h = hash_token(text[7:].strip())
+        age = time.monotonic() - self._at
+        if age > self.every_s or (h not in self._hashes and age > self.unknown_every_s):
+            self._refresh()
+        return h in self._hashes
 
 
 def create_app(c: Container, *, feed: Any = None, producer: Any = None) -> FastAPI:
@@ -81,7 +92,7 @@ def create_app(c: Container, *, feed: Any = None, producer: Any = None) -> FastA
         title="AccidentLink", version="1.0.0",
         description="警保医联动: joint 122/120 dispatch, green channel and rescue-fund advances, insurer claims. "
                     "Bearer tokens from `accidentlink token create`; every error is {\"error\": \"...\"}.",
-        docs_url="/docs", redoc_url=None,
+        docs_url=None, redoc_url=None,  # /docs below: swagger-ui from its package's files, same origin (CSP)
     )
     app.state.container = c
     app.state.feed = feed
@@ -110,7 +121,34 @@ def create_app(c: Container, *, feed: Any = None, producer: Any = None) -> FastA
 
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    mount_api_docs(app)
 
     app.add_middleware(BodyLimit, max_bytes=c.settings.max_body_bytes)
-    app.add_middleware(RateLimit, rate_per_s=c.settings.rate_limit_per_s, known_token=KnownTokens(c))
+    app.add_middleware(RateLimit, rate_per_s=c.settings.rate_limit_per_s, known_token=KnownTokens(c),
+                       address_rate_per_s=c.settings.rate_limit_per_address_per_s)
+    app.add_middleware(SecurityHeaders)  # outermost: 413/429 answers carry the headers too
     return app
+
+
+API_DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>AccidentLink API</title>
+<link rel="icon" href="/static/img/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/static/js/api-docs.js"></script></body></html>"""
+
+
+def mount_api_docs(app: FastAPI) -> None:
+    """``/docs``: swagger-ui 5 from the ``fastapi-offline`` package's own files (its ``static/`` folder) on this
+    origin, started by ``/static/js/api-docs.js`` (no CDN, no inline script: the page obeys the CSP)."""
+    import fastapi_offline
+    from fastapi.responses import HTMLResponse
+
+    swagger_ui_path = Path(fastapi_offline.__file__).parent / "static"
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(API_DOCS_PAGE)
+
+    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="api-docs-assets")

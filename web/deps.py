@@ -14,6 +14,7 @@ from accidentlink.bootstrap import Container
 from connectors.sql.models import AuditRow, IdempotencyRow
 from web.auth import Principal, authenticate
 from web.errors import Forbidden, Unauthorized, Unprocessable
+from web.paging import limit_param, paged  # noqa: F401  (every list route's page: capped, with a cursor)
 
 bearer = HTTPBearer(auto_error=False, description="Bearer token from `accidentlink token create`")
 
@@ -25,8 +26,6 @@ def container(request: Request) -> Container:
 def caller(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
     c: Container = request.app.state.container
     token = creds.credentials if creds else None
-    if token is None and request.url.path.endswith("/stream"):
-        token = request.query_params.get("access_token")  # EventSource cannot set headers
     p = authenticate(c.store("web"), token, c.clock.now())
     if p is None:
         raise Unauthorized("missing, unknown, expired or revoked bearer token")
@@ -43,16 +42,18 @@ def require(*roles: str) -> Callable[..., Principal]:
     return dep
 
 
-def limit_param(limit: int = 100) -> int:
-    if limit < 1 or limit > 5000:
-        raise Unprocessable("limit must be between 1 and 5000")
-    return limit
-
-
 def audit(c: Container, session: Any, p: Principal, action: str, target: str, **detail: Any) -> None:
     """Append one line to the audit trail (in the caller's transaction)."""
     session.add(AuditRow(at=c.clock.now(), token_id=p.token_id, actor=p.name, role=p.role, action=action,
                          target=target, detail=detail))
+
+
+def audit_read(c: Container, session: Any, p: Principal, target: str, **detail: Any) -> None:
+    """A read of a person's full (unmasked) identity, by a role that needs it: one line in the audit trail of
+    the store it was read from (``personal_data.read``), in the read's own transaction, with who (token,
+    name, role and its insurer or hospital) and what (``target``, ``detail``)."""
+    scope = {"insurer": p.insurer_id} if p.insurer_id else {"hospital": p.hospital_id} if p.hospital_id else {}
+    audit(c, session, p, "personal_data.read", target, **scope, **detail)
 
 
 def request_hash(raw: bytes | None) -> str:

@@ -8,6 +8,8 @@ import logging
 import threading
 from typing import Any
 
+from accidentlink.masking import mask_record
+
 log = logging.getLogger("accidentlink.feed")
 
 
@@ -30,7 +32,14 @@ class IncidentFeed:
         with self._lock:
             self._subs = {s for s in self._subs if s[1] is not q}
 
+    @staticmethod
+    def masked(value: dict[str, Any]) -> dict[str, Any]:
+        """What a dispatcher's browser gets: ``incidents`` is masked at its source, and masked again here
+        (phones, ID numbers and people's names, also typed into free text), whatever wrote the message."""
+        return mask_record(value)
+
     def publish(self, value: dict[str, Any]) -> None:
+        value = self.masked(value)
         with self._lock:
             subs = list(self._subs)
         for loop, q in subs:

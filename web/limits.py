@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from typing import Any
@@ -72,40 +73,52 @@ class BodyLimit:
 
 
 class RateLimit:
-    """Token bucket per client (bearer token, else address): ``rate`` requests a second, burst 2x."""
+    """Token buckets, burst 2x the rate, checked before any route runs:
+    - one per known bearer token (``rate_per_s``): one desk or system cannot take the server for itself;
+    - one per client address (``address_rate_per_s``), which every request from that address also draws on,
+      whatever its token: many tokens (or made-up ones, rotated to dodge the limit) from one address
+      together get no more than that.
+    Both defaults sit well below what one web process serves (README, "Rate limit"). The answer is 429 with
+    ``Retry-After`` (whole seconds until the emptier bucket holds a request again) and a readable message."""
 
-    def __init__(self, app: Any, rate_per_s: int, known_token: Any = None):
-        self.app, self.rate, self.burst = app, float(rate_per_s), float(rate_per_s) * 2
+    def __init__(self, app: Any, rate_per_s: float, known_token: Any = None, address_rate_per_s: float | None = None):
+        self.app, self.rate = app, float(rate_per_s)
+        self.address_rate = float(address_rate_per_s if address_rate_per_s is not None else rate_per_s * 2)
         self.known_token = known_token or (lambda token: True)
         self.buckets: dict[bytes, tuple[float, float]] = {}
         self.lock = threading.Lock()
 
-    def _take(self, who: bytes, rate: float, burst: float, now: float) -> bool:
-        tokens, last = self.buckets.get(who, (burst, now))
-        tokens = min(burst, tokens + (now - last) * rate)
-        ok = tokens >= 1.0
-        self.buckets[who] = (tokens - 1.0 if ok else tokens, now)
-        return ok
+    def _level(self, who: bytes, rate: float, now: float) -> float:
+        tokens, last = self.buckets.get(who, (rate * 2, now))
+        return min(rate * 2, tokens + (now - last) * rate)
 
-    def _allow(self, token: bytes | None, address: bytes) -> bool:
-        """One bucket per known bearer token; callers without one (no token, or made-up tokens rotated
-        to dodge the limit) share their address's bucket."""
+    def _allow(self, token: bytes | None, address: bytes) -> float:
+        """0 when the request may go on (and is counted in each of its buckets), else the seconds to wait."""
         now = time.monotonic()
-        key = b"tok:" + token if token is not None and self.known_token(token) else b"addr:" + address
+        keys = [(b"addr:" + address, self.address_rate)]
+        if token is not None and self.known_token(token):
+            keys.append((b"tok:" + token, self.rate))
         with self.lock:
-            ok = self._take(key, self.rate, self.burst, now)
+            levels = [(k, r, self._level(k, r, now)) for k, r in keys]
+            short = [(1.0 - level) / r for _k, r, level in levels if level < 1.0]
+            for k, _r, level in levels:  # a refused request costs nothing: the buckets only refill
+                self.buckets[k] = (level if short else level - 1.0, now)
             if len(self.buckets) > 100_000:  # forget the idlest half, never everyone at once
                 for k, _ in sorted(self.buckets.items(), key=lambda kv: kv[1][1])[:50_000]:
                     del self.buckets[k]
-            return ok
+            return max(short) if short else 0.0
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("path") in ("/healthz",):
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         address = str((scope.get("client") or ("?",))[0]).encode()
-        if not self._allow(headers.get(b"authorization"), address):
-            start, body = _send_error(429, "too many requests; slow down", [(b"retry-after", b"1")])
+        wait = self._allow(headers.get(b"authorization"), address)
+        if wait:
+            seconds = max(1, math.ceil(wait))
+            start, body = _send_error(
+                429, f"too many requests: slow down and retry in {seconds} s "
+                     f"(请求过于频繁，请 {seconds} 秒后重试)", [(b"retry-after", str(seconds).encode())])
             await send(start)
             return await send(body)
         await self.app(scope, receive, send)

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from accidentlink.areas import merge_box
 from accidentlink.clock import iso
 from accidentlink.incidents import MERGE_WINDOW, IncidentFacts
+from accidentlink.masking import mask_record, mask_text
 from accidentlink.severity import grade_of
-from accidentlink.masking import mask_record
 from connectors.sql import batch
 from connectors.sql.models import (
     IncidentRow, OrderRow, ReportRow, TimelineEntry, UnitRow,
@@ -19,6 +19,7 @@ from connectors.sql.models import (
 from connectors.sql.outbox import emit
 
 INCIDENT_SCHEMA = "incident/1"
+FREE_TEXT = {"text", "reason", "reasons", "note", "description"}  # a change's fields a person may have typed
 
 
 def facts_of(row: IncidentRow, report_ids: list[str] | None = None) -> IncidentFacts:
@@ -198,7 +199,7 @@ def facts_view(row: IncidentRow, report_ids: list[str]) -> dict[str, Any]:
     return {
         "incident_id": row.incident_id, "status": row.status, "severity": row.severity,
         "grade": grade_of(row.fatalities).code,
-        "location": {"lat": row.lat, "lon": row.lon, "address": row.address},
+        "location": {"lat": row.lat, "lon": row.lon, "address": mask_text(row.address) if row.address else row.address},
         "first_reported_at": iso(row.first_reported_at), "last_reported_at": iso(row.last_reported_at),
         "injured": row.injured, "fatalities": row.fatalities, "vehicles_movable": row.vehicles_movable,
         "hit_and_run": row.hit_and_run, "hazards": row.hazards, "plates": row.plates, "sources": row.sources,
@@ -215,7 +216,7 @@ def _view(row: IncidentRow, orders: list[OrderRow], report_ids: list[str], unit_
         **facts_view(row, report_ids),
         "hospital_id": row.hospital_id, "quick_handling": row.quick_handling,
         "admission_id": admission_id_for(row.incident_id, row.hospital_id) if row.hospital_id else None,
-        "notes": row.notes or [],
+        "notes": mask_record(row.notes or []),  # free text: a number typed into it is masked
         "orders": [{
             "order_id": o.order_id, "service": o.service, "unit_id": o.unit_id, "distance_m": o.distance_m,
             "eta_s": o.eta_s, "issued_at": iso(o.issued_at), "state": o.state, "unit_status": o.unit_status,
@@ -264,6 +265,7 @@ def snapshots(session: Session, incident_ids: set[str], *, with_orders: bool = T
 
 def event_value(view: dict[str, Any], change: str, at: datetime, version: int, extra: dict[str, Any]) -> dict[str, Any]:
     """The value of one ``incidents`` message: what changed, and the incident after the change."""
+    extra = {k: mask_record(v) if k in FREE_TEXT else v for k, v in extra.items()}  # a public topic: masked
     return {"schema": INCIDENT_SCHEMA, "event_id": f"{view['incident_id']}:{version}:{change}",
             "incident_id": view["incident_id"], "change": change, "at": iso(at), **extra, "incident": view}
 

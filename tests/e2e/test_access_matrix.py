@@ -47,6 +47,7 @@ ROUTES: list[Route] = [
      "unit"),
     ("reports.submit", "POST", "/api/reports", _intake_report, ("intake", "dispatcher"), None),
     ("hospital.admissions", "GET", "/api/hospitals/{ha}/admissions", None, ("hospital",), "hospital"),
+    ("hospital.people", "GET", "/api/hospitals/{ha}/admissions/{adm}/people", None, ("hospital",), "hospital"),
     ("hospital.confirm", "POST", "/api/hospitals/{ha}/admissions/{adm}/confirm", lambda w: {}, ("hospital",), "hospital"),
     ("hospital.bills", "POST", "/api/hospitals/{ha}/admissions/{adm}/bills", _bill, ("hospital",), "hospital"),
     ("fund.cases", "GET", "/api/fund/cases", None, ("fund_admin",), None),
@@ -235,9 +236,33 @@ def test_a_hospital_addressing_another_hospitals_admission_under_its_own_scope_g
     own = p.get(f"/api/hospitals/{hb}/admissions?limit=5000", tok)
     assert own.status == 200 and all(a["admission_id"] != adm for a in own.body), "another hospital's admission leaked"
     for res in (p.post(f"/api/hospitals/{hb}/admissions/{adm}/confirm", tok),
-                p.post(f"/api/hospitals/{hb}/admissions/{adm}/bills", tok, _bill(world))):
+                p.post(f"/api/hospitals/{hb}/admissions/{adm}/bills", tok, _bill(world)),
+                p.get(f"/api/hospitals/{hb}/admissions/{adm}/people", tok)):
         assert res.status == 404, res.body
         assert_error_body(res, "other hospital's admission")
+
+
+LISTS = [(rid, template, allowed[0]) for rid, method, template, _, allowed, _ in ROUTES
+         if method == "GET" and rid.split(".")[1] in ("list", "admissions", "cases", "queue", "outbox")]
+
+
+@pytest.mark.parametrize("rid,template,role", LISTS, ids=[r[0] for r in LISTS])
+def test_every_list_takes_a_cursor_only_from_itself_and_pages_behind_the_same_role(world, rid, template, role):  # type: ignore[no-untyped-def]
+    """The paging parameters (``limit`` clamped at 200, ``cursor``) under the same access rules as the list."""
+    p, t = world["p"], world["tokens"]
+    who = {"hospital": "hospital_a", "insurer": "insurer_a"}.get(role, role)
+    path = template.format(**world)
+    assert p.get(f"{path}?limit=5000", t[who]).status == 200
+    assert p.get(f"{path}?limit=0", t[who]).status == 422
+    bad = p.get(f"{path}?cursor=bm90LW91cnM", t[who])
+    assert bad.status == 422 and "cursor" in bad.body["error"], bad.body
+    assert p.get(f"{path}?cursor=bm90LW91cnM", t["intake"]).status in (401, 403)
+    first = p.get(f"{path}?limit=1", t[who])
+    cursor = first.headers.get("X-Next-Cursor") or first.headers.get("x-next-cursor")
+    if cursor:
+        nxt = p.get(f"{path}?limit=1&cursor={quote(cursor)}", t[who])
+        assert nxt.status == 200 and nxt.body != first.body
+        assert p.get(f"{path}?limit=1&cursor={quote(cursor)}", t["none"]).status == 401
 
 
 def test_an_insurer_never_sees_another_insurers_claim(world):  # type: ignore[no-untyped-def]
@@ -276,15 +301,17 @@ def test_unknown_objects_are_404_for_the_roles_that_may_see_them(world):  # type
     assert res.status == 404 and res.body["error"]
 
 
-def test_the_stream_accepts_its_token_only_as_access_token_query_and_refuses_bad_ones(world):  # type: ignore[no-untyped-def]
+def test_no_token_travels_in_a_url_not_even_to_the_stream(world):  # type: ignore[no-untyped-def]
+    """Issue 14 item 6: a token in a query string ends in logs, history and referrers. The stream takes the
+    Authorization header like every route (the dashboard reads it with fetch); ``?access_token=`` is refused."""
     p, t = world["p"], world["tokens"]
+    for path in ("/api/incidents/stream", "/api/incidents"):
+        res = p.get(f"{path}?access_token={quote(t['dispatcher'])}")
+        assert res.status == 401, (path, res.body)
+        assert_error_body(res, path)
     for who in BAD_TOKENS[1:]:
         res = p.get(f"/api/incidents/stream?access_token={quote(t[who])}")
         assert res.status == 401, (who, res.body)
-        assert_error_body(res, who)
-    assert p.get(f"/api/incidents/stream?access_token={t['intake']}").status == 403
-    # the query token works on the stream only
-    assert p.get(f"/api/incidents?access_token={t['dispatcher']}").status == 401
 
 
 def test_tokens_are_stored_hashed_only(world):  # type: ignore[no-untyped-def]

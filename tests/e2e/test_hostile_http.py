@@ -117,7 +117,7 @@ def test_a_flood_from_one_token_is_throttled_429_and_the_server_keeps_answering(
 
 
 def test_a_flood_of_made_up_tokens_from_one_address_is_throttled(platform_factory):  # type: ignore[no-untyped-def]
-    p = platform_factory("web", HTTP_RATE_LIMIT_PER_S="5")
+    p = platform_factory("web", HTTP_RATE_LIMIT_PER_S="5", HTTP_RATE_LIMIT_PER_ADDRESS_PER_S="5")
     wait_for(lambda: p.get("/healthz").status in (200, 503), 60, 0.3, "web up")
     statuses = [p.get("/api/units?limit=1", f"al_fake{i:04d}").status for i in range(60)]
     assert set(statuses) <= {401, 429}
@@ -412,7 +412,7 @@ def test_schemathesis_finds_no_server_error(shared_platform, api_schema, tokens,
     headers = {"Authorization": f"Bearer {tokens[_role_for(method, path)]}"}
     strategy = op.as_strategy(GenerationMode.POSITIVE) | op.as_strategy(GenerationMode.NEGATIVE)
 
-    @settings(max_examples=20, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
+    @settings(max_examples=40, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
               suppress_health_check=list(HealthCheck), print_blob=True)
     @given(case=strategy)
     def run(case) -> None:  # type: ignore[no-untyped-def]

@@ -65,7 +65,9 @@ class Platform:
         env.update({"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "DATABASE_URL": self.db_url,
                     "ACCIDENTLINK_TOPIC_PREFIX": self.prefix, "ACCIDENTLINK_VAR": str(self.var_dir),
                     "HTTP_PORT": str(self.http_port), "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
-                    "PIPELINE_BATCH_WITHIN_MS": "10"})
+                    "PIPELINE_BATCH_WITHIN_MS": "10",
+                    # every test's requests come from 127.0.0.1: generous limits unless a test sets its own
+                    "HTTP_RATE_LIMIT_PER_S": "500", "HTTP_RATE_LIMIT_PER_ADDRESS_PER_S": "1000"})
         env.update(self.env_extra)
         return env
 

@@ -255,3 +255,23 @@ def test_the_dispatch_package_imports_no_adapter() -> None:
         modules = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         assert not [m for m in modules if m.startswith(forbidden)], path.name
+
+
+def test_an_incident_awaiting_both_units_for_an_hour_says_so_once_not_every_round(
+        uow: FakeDispatchUnitOfWork, fleet: UnitsIndex) -> None:
+    """Issue 14 item 6: with no police car nor ambulance free, every escalation round tried again and wrote
+    "no available 122 unit" then "no available 120 unit": the notes (and the feed) grew two a round, without
+    bound. Now the wait is said once, the incident is still retried every round, and is served when a unit
+    is free."""
+    for u in UNITS:
+        uow.state.units[u] = replace(uow.state.units[u], status="out_of_service")
+    incident_id = crash(uow, injured=1, vehicles_movable=False)
+    dispatch(uow, fleet, incident_id)
+    for i in range(1, 360):  # an hour of rounds, every 10 s
+        escalate(uow, fleet, T0 + timedelta(seconds=10 * i))
+    notes = uow.state.incidents[incident_id].notes
+    assert [n.kind for n in notes] == ["no_unit_available", "no_unit_available"], [n.text for n in notes]
+    assert uow.state.changes(incident_id).count("no_unit_available") == 2
+    status(uow, "A-FAR", "available", T0 + timedelta(hours=1))
+    escalate(uow, fleet, T0 + timedelta(hours=1, seconds=10))
+    assert active(uow) == {"120": "A-FAR"}, "still retried after all those rounds"

@@ -187,3 +187,23 @@ def test_setup_logging_routes_records_through_the_masking_formatter(capsys):  # 
         root.setLevel(saved[1])
         if saved[2] is None and hasattr(root, "_accidentlink"):
             del root._accidentlink
+
+
+@pytest.mark.parametrize("typed,shown", [
+    ("家属电话 139 8765 4321", "家属电话 139****4321"),
+    ("call +86 139-8765-4321 now", "call +86 139****4321 now"),
+    ("旧身份证 371502850101123", "旧身份证 371***********3"),
+    ("身份证37150219850101123X，", "身份证371**************X，"),
+])
+def test_numbers_typed_with_separators_or_old_ids_are_masked_in_free_text(typed: str, shown: str) -> None:
+    assert mask_text(typed) == shown
+
+
+def test_a_log_line_masks_a_spaced_phone_typed_into_an_address() -> None:
+    import logging
+
+    from accidentlink.logs import MaskingJsonFormatter
+
+    rec = logging.LogRecord("x", logging.WARNING, __file__, 1, "geocoding %s failed", ("聊临路 电话139 8765 4321",), None)
+    line = MaskingJsonFormatter().format(rec)
+    assert "8765" not in line and "139****4321" in line

@@ -11,7 +11,7 @@ from claims import commands as K
 from claims import services as C
 from claims.ports import ClaimsUnitOfWork
 from web.auth import Principal
-from web.deps import container, limit_param, mutate, require
+from web.deps import audit_read, container, limit_param, mutate, paged, require
 from web.errors import NotFound, from_domain
 from web.routes.claim_views import desk_view, quick_view
 
@@ -38,26 +38,34 @@ def claims(request: Request, limit: int = Depends(limit_param), status: str | No
            q: str = Query("", max_length=40, description="part of a claim number or of a plate"),
            p: Principal = Depends(insurer)) -> list[dict[str, Any]]:
     now = container(request).clock.now()
-    return [desk_view(c, now) for c in C.list_claims(K.ClaimsQuery(limit, p.insurer_id, status, q or None),
-                                                      reading(request))]
+    return paged(request, [desk_view(c, now) for c in C.list_claims(K.ClaimsQuery(limit, p.insurer_id, status, q or None),
+                                                                    reading(request))])
 
 
 @router.get("/api/claims-awaiting-routing", summary="Claims whose insurer code is unknown, for an administrator to route")
 def awaiting_routing(request: Request, limit: int = Depends(limit_param),
                      p: Principal = Depends(require("dispatcher"))) -> list[dict[str, Any]]:
-    return C.list_claims(K.ClaimsQuery(limit, None, "awaiting_routing"), reading(request))
+    return paged(request, C.list_claims(K.ClaimsQuery(limit, None, "awaiting_routing"), reading(request)))
 
 
-@router.get("/api/claims/{claim_id}", summary="One of the insurer's claims")
+@router.get("/api/claims/{claim_id}",
+            summary="One of the insurer's claims, its insured party in full (the read is audited)")
 def claim(claim_id: str, request: Request, p: Principal = Depends(insurer)) -> dict[str, Any]:
+    """The insurer needs its insured's full identity to handle the claim (README, "Personal data"): shown
+    for its own claims only, one at a time, and each such read is a line in the claims store's audit trail."""
+    c = container(request)
     try:
-        c = C.claim_detail(K.ClaimQuery(claim_id, p.insurer_id), reading(request))
+        with c.store("claims").uow() as tx:
+            out = C.claim_detail(K.ClaimQuery(claim_id, p.insurer_id), c.claims_uow("web", joining=tx.session),
+                                 full_identity=True)
+            audit_read(c, tx.session, p, claim_id, subject=out["plate"], fields=["party"])
+            tx.commit()
     except Exception as e:
         raise from_domain(e) from None
     uow = reading(request)
     with uow:
-        quick = uow.quick_cases.get("QK-" + c["incident_id"][4:])
-    return {**desk_view(c, container(request).clock.now()),
+        quick = uow.quick_cases.get("QK-" + out["incident_id"][4:])
+    return {**desk_view(out, c.clock.now()),
             "quick": quick_view(quick, claim_id) if quick is not None else None}
 
 
@@ -78,7 +86,7 @@ def claim_photo(claim_id: str, name: str, request: Request, p: Principal = Depen
         raise NotFound("no such photo on this claim")
     ext = name.rsplit(".", 1)[-1]
     return Response(data, media_type={"jpg": "image/jpeg", "jpeg": "image/jpeg"}.get(ext, f"image/{ext}"),
-                    headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
+                    headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
 class ActionBody(BaseModel):

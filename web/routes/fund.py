@@ -14,7 +14,7 @@ from fund.desk_actions import actions_for
 from fund.ports import FundUnitOfWork
 from hospitals.services import bill_json
 from web.auth import Principal
-from web.deps import container, limit_param, mutate, require
+from web.deps import container, limit_param, mutate, paged, require
 from web.errors import NotFound, Unprocessable
 
 router = APIRouter(tags=["rescue fund"])
@@ -29,12 +29,13 @@ def _reading(request: Request) -> FundUnitOfWork:
 def cases(request: Request, limit: int = Depends(limit_param), status: str | None = None,
           p: Principal = Depends(admin)) -> list[dict[str, Any]]:
     now = container(request).clock.now()
-    return [F.with_countdown(v, now) for v in F.list_cases(C.CasesQuery(limit, status), _reading(request))]
+    return [F.with_countdown(v, now) for v in paged(request, F.list_cases(C.CasesQuery(limit, status), _reading(request)))]
 
 
 @router.get("/api/fund/queue", summary="Review queue: cases awaiting decision or payment, searched, filtered and "
                                        "sorted on the server (soonest deadline first); X-Total-Count: how many match")
-def queue(request: Request, response: Response, limit: int = Depends(limit_param),
+def queue(request: Request, response: Response,
+          limit: int = Query(100, ge=1, le=200, description="a page, at most 200 (offset for the next)"),
           q: str = Query("", max_length=60, description="part of a case number, incident number or hospital id"),
           status: str | None = Query(None, max_length=30), kind: str | None = Query(None, max_length=30),
           overdue: bool = False, sort: str = Query("deadline", description="deadline, newest, oldest or amount"),

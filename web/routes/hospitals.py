@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from hospitals import commands as C
 from hospitals import services as H
 from web.auth import Principal
-from web.deps import audit, container, idempotent, limit_param, require
+from web.deps import audit, audit_read, container, idempotent, limit_param, paged, require
 from web.errors import Forbidden, from_domain
 
 router = APIRouter(tags=["hospitals"])
@@ -25,8 +25,25 @@ def _scope(p: Principal, hospital_id: str) -> None:
 def admissions(hospital_id: str, request: Request, limit: int = Depends(limit_param), status: str | None = None,
                p: Principal = Depends(hospital)) -> list[dict[str, Any]]:
     _scope(p, hospital_id)
-    return H.list_admissions(C.AdmissionsQuery(hospital_id, limit, status),
-                             container(request).hospitals_uow("web", read_only=True))
+    return paged(request, H.list_admissions(C.AdmissionsQuery(hospital_id, limit, status),
+                                            container(request).hospitals_uow("web", read_only=True)))
+
+
+@router.get("/api/hospitals/{hospital_id}/admissions/{admission_id}/people",
+            summary="The people the admission's incident names, in full, for the hospital's own patient (audited)")
+def people(hospital_id: str, admission_id: str, request: Request, p: Principal = Depends(hospital)) -> dict[str, Any]:
+    """A hospital needs its patient's full identity (README, "Personal data"): its own admissions only, and
+    each read is a ``personal_data.read`` line in the hospitals store's audit trail."""
+    _scope(p, hospital_id)
+    c = container(request)
+    try:
+        with c.store("hospitals").uow() as tx:
+            out = H.admission_people(C.PeopleQuery(hospital_id, admission_id), c.hospitals_uow("web", joining=tx.session))
+            audit_read(c, tx.session, p, admission_id, incident_id=out["incident_id"], people=len(out["people"]))
+            tx.commit()
+    except Exception as e:
+        raise from_domain(e) from None
+    return out
 
 
 @router.post("/api/hospitals/{hospital_id}/admissions/{admission_id}/confirm",

@@ -5,49 +5,73 @@ import asyncio
 import json
 from typing import Any, AsyncIterator
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
+
+from accidentlink.clock import iso
 
 from accidentlink.bootstrap import Container
 from connectors.sql import incidents as repo
 from connectors.sql.models import IncidentRow
 from web.auth import Principal
-from web.deps import audit, container, idempotent, limit_param, mutate, require
+from web.deps import audit, container, idempotent, mutate, require
 from web.errors import Conflict, NotFound, Unprocessable
+from web.paging import encode_cursor, page_of, set_next
 
 router = APIRouter(tags=["incidents"])
 dispatcher = require("dispatcher")
 
 
-@router.get("/api/incidents", summary="Unified incidents, newest first (with flagged_first: those with no unit "
-                                      "nearby first)")
-def list_incidents(request: Request, limit: int = Depends(limit_param), status: str | None = None,
+@router.get("/api/incidents", summary="Unified incidents, newest first (at most 200 a page; X-Next-Cursor for more; "
+                                      "with flagged_first, those with no unit nearby first)")
+def list_incidents(request: Request, response: Response,
+                   limit: int = Query(100, description="items wanted, 1..5000; one answer holds at most 200 "
+                                                       "(the rest: follow the X-Next-Cursor header)"),
+                   cursor: str | None = Query(None, max_length=500, description="X-Next-Cursor of the previous page"),
+                   status: str | None = None,
                    grade: str | None = Query(None, description="at least this statutory grade (493 art. 3): "
                                                                "general, larger, major, especially_major"),
-                   flagged_first: bool = False, p: Principal = Depends(dispatcher)) -> list[dict[str, Any]]:
+                   flagged_first: bool = Query(False, description="the first page starts with the open incidents "
+                                                                  "that have no unit nearby, whatever their age"),
+                   p: Principal = Depends(dispatcher)) -> list[dict[str, Any]]:
+    """Paged by keyset (first reported, id; both descending): an incident reported meanwhile is never shown
+    twice nor skipped."""
+    from datetime import datetime
+
     from accidentlink.severity import GRADE_CODES, grade_by_code
 
     if grade is not None and grade not in GRADE_CODES:
         raise Unprocessable(f"grade must be one of {', '.join(GRADE_CODES)}")
+    page = page_of(request, limit, cursor)
     c = container(request)
     with c.store("dispatch").read() as s:
-        q = select(IncidentRow).order_by(IncidentRow.first_reported_at.desc(), IncidentRow.incident_id.desc()).limit(limit)
+        q = select(IncidentRow).order_by(IncidentRow.first_reported_at.desc(), IncidentRow.incident_id.desc())
+        if page.after is not None:
+            try:
+                at, last_id = datetime.fromisoformat(str(page.after[0])), str(page.after[1])
+            except (ValueError, IndexError):
+                raise Unprocessable("cursor is not one this list gave out") from None
+            q = q.where(or_(IncidentRow.first_reported_at < at,
+                            and_(IncidentRow.first_reported_at == at, IncidentRow.incident_id < last_id)))
         if status:
             q = q.where(IncidentRow.status == status)
         if grade:  # graded by deaths (accidentlink.severity): at least the grade's lowest death count
             q = q.where(IncidentRow.fatalities >= grade_by_code(grade).min_deaths)
         first: list[dict[str, Any]] = []
-        if flagged_first and status in (None, "open"):  # the desk: incidents with no unit nearby, whatever their age
+        if flagged_first and page.after is None and status in (None, "open"):
             flagged_q = _possibly_flagged()
             if grade:
                 flagged_q = flagged_q.where(IncidentRow.fatalities >= grade_by_code(grade).min_deaths)
             first = [v for v in (repo.snapshot(s, r, with_timeline=False) for r in s.scalars(
-                flagged_q.order_by(IncidentRow.first_reported_at.desc()).limit(limit))) if v["no_unit_nearby"]]
+                flagged_q.order_by(IncidentRow.first_reported_at.desc()).limit(page.limit))) if v["no_unit_nearby"]]
         ids = {v["incident_id"] for v in first}
-        rest = [repo.snapshot(s, r, with_timeline=False) for r in s.scalars(q) if r.incident_id not in ids]
-        return (first + rest)[:limit]
+        rows = list(s.scalars(q.limit(page.limit + 1)))
+        if len(rows) > page.limit:
+            last = rows[page.limit - 1]
+            set_next(request, response, encode_cursor(page.route, k=[iso(last.first_reported_at), last.incident_id]))
+        return first + [repo.snapshot(s, r, with_timeline=False) for r in rows[:page.limit] if r.incident_id not in ids]
 
 
 def _possibly_flagged() -> Any:
@@ -106,6 +130,7 @@ def incident_counts(request: Request, p: Principal = Depends(dispatcher)) -> dic
             "all": sum(by_status.values()), "open_by_severity": by_severity, "no_unit_nearby": flagged,
             "overdue": len(overdue), "overdue_orders": late_orders, "pending_ack": pending,
             "open_graded": graded}
+
 
 
 @router.get("/api/incidents/stream", summary="Live feed of incident changes (text/event-stream)",

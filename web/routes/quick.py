@@ -14,7 +14,7 @@ from accidentlink.bootstrap import Container
 from claims import commands as K
 from claims import quick_service as Q
 from web.auth import Principal
-from web.deps import container, limit_param, require
+from web.deps import container, limit_param, paged, require
 from web.errors import from_domain
 from web.routes.claims import acting, reading
 
@@ -81,7 +81,7 @@ def confirm(quick_id: str, body: ConfirmBody, request: Request, t: str | None = 
 
 @router.get("/api/quick", summary="Police online determination queue (disputes and cases the table cannot settle)")
 def queue(request: Request, limit: int = Depends(limit_param), p: Principal = Depends(require("dispatcher"))) -> Any:
-    return Q.police_queue(K.PoliceQueueQuery(limit), reading(request))
+    return paged(request, Q.police_queue(K.PoliceQueueQuery(limit), reading(request)))
 
 
 class DetermineBody(BaseModel):

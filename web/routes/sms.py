@@ -11,7 +11,7 @@ from accidentlink.clock import iso
 from accidentlink.masking import mask_link_secrets, mask_phone
 from connectors.sms import valid_twilio_signature
 from web.auth import Principal
-from web.deps import container, limit_param, require
+from web.deps import container, limit_param, paged, require
 from web.errors import Forbidden
 
 router = APIRouter(tags=["sms"])
@@ -22,10 +22,10 @@ def outbox(request: Request, limit: int = Depends(limit_param), incident_id: str
            p: Principal = Depends(require("dispatcher"))) -> list[dict[str, Any]]:
     from connectors.sql.outbox import sms_outbox
 
-    return [{"id": m.id, "store": store, "to": mask_phone(m.to), "body": mask_link_secrets(m.body), "purpose": m.purpose,
+    return paged(request, [{"id": m.id, "store": store, "to": mask_phone(m.to), "body": mask_link_secrets(m.body), "purpose": m.purpose,
              "status": m.status, "incident_id": m.incident_id, "created_at": iso(m.created_at),
              "sent_at": iso(m.sent_at) if m.sent_at else None, "provider_sid": m.provider_sid}
-            for store, m in sms_outbox(container(request).store, limit, incident_id)]
+            for store, m in sms_outbox(container(request).store, limit, incident_id)])
 
 
 @router.post("/api/sms/inbound", summary="Twilio inbound SMS webhook (X-Twilio-Signature required)",

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from accidentlink.clock import iso
 from connectors.sql.models import UnitRow
 from web.auth import Principal
-from web.deps import audit, caller, container, idempotent, limit_param, require
+from web.deps import audit, caller, container, idempotent, limit_param, paged, require
 from web.errors import Forbidden, NotFound
 
 router = APIRouter(tags=["units"])
@@ -33,7 +33,7 @@ def list_units(request: Request, limit: int = Depends(limit_param), service: str
             q = q.where(UnitRow.service == service)
         if status:
             q = q.where(UnitRow.status == status)
-        return [unit_json(u) for u in s.scalars(q)]
+        return paged(request, [unit_json(u) for u in s.scalars(q)])
 
 
 class StatusBody(BaseModel):

@@ -2,7 +2,7 @@
 import { t, tOr, lang } from "./i18n.js";
 import { fmtEta } from "./i18n-dispatch.js";
 import {
-  api, ApiError, errorText, esc, safeText, fmtTime, fmtAge, fmtDuration, fmtKm, fmtFen, parseTime, cstHour, toast, askForm,
+  api, apiAll, ApiError, errorText, esc, safeText, fmtTime, fmtAge, fmtDuration, fmtKm, fmtFen, parseTime, cstHour, toast, askForm,
   debounce, $, $$,
 } from "./util.js";
 import { LiveFeed } from "./feed.js";
@@ -92,7 +92,7 @@ export function mountDispatcher(root, shell) {
   const countsSoon = debounce(() => loadCounts().catch(() => {}), 700);
 
   async function loadUnits() {
-    const list = await api("GET", "/api/units?limit=5000");
+    const list = await apiAll("/api/units?limit=200");  // every unit, page after page
     S.units = new Map(list.map((u) => [u.unit_id, u]));
     S.unitsVer++;
     renderKpis(); mapSoon(); if (S.tab === "units") renderSide();

@@ -147,7 +147,7 @@ function newKey() {
 }
 
 /** JSON request with the bearer token. Mutations carry an Idempotency-Key so a retried click acts once. */
-export async function api(method, path, body, { token = session.token, signal } = {}) {
+export async function api(method, path, body, { token = session.token, signal, onHeaders } = {}) {
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
   const init = { method, headers, signal };
@@ -170,9 +170,24 @@ export async function api(method, path, body, { token = session.token, signal } 
     if (res.status === 401 && typeof api.onUnauthorized === "function") api.onUnauthorized();
     throw new ApiError(res.status, data);
   }
+  if (onHeaders) onHeaders(res.headers);
   return data;
 }
 api.onUnauthorized = null;
+
+/** Every item of a list route: a page holds at most 200, the next one is at X-Next-Cursor (up to maxPages). */
+export async function apiAll(path, { maxPages = 25 } = {}) {
+  const out = [];
+  let cursor = null;
+  for (let i = 0; i < maxPages; i++) {
+    const sep = path.includes("?") ? "&" : "?";
+    const page = await api("GET", cursor ? `${path}${sep}cursor=${encodeURIComponent(cursor)}` : path, undefined,
+      { onHeaders: (h) => { cursor = h.get("X-Next-Cursor"); } });
+    out.push(...page);
+    if (!cursor) break;
+  }
+  return out;
+}
 
 /** A readable line for an API error, with the amount the rules allow when the server gives it. */
 export function errorText(e) {

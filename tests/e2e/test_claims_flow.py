@@ -28,7 +28,7 @@ def _links(p, dispatcher, incident_id):  # type: ignore[no-untyped-def]
         if m["purpose"] == "quick_link":
             path = re.search(r"(/quick/\S+)", m["body"]).group(1)
             u = urllib.parse.urlparse(path)
-            out[m["to"]] = (u.path.rsplit("/", 1)[1], urllib.parse.parse_qs(u.query)["t"][0])
+            out[m["to"]] = (u.path.rsplit("/", 1)[1], urllib.parse.parse_qs(u.fragment or u.query)["t"][0])
     return out
 
 

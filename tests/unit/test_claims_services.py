@@ -72,7 +72,7 @@ class Claims:
         out = {}
         for text, _ in self.state.texts.values():
             if text.purpose == "quick_link":
-                quick_id, token = re.search(r"/quick/(\S+)\?t=([0-9a-f]+)", text.body).groups()  # type: ignore[union-attr]
+                quick_id, token = re.search(r"/quick/([^\s#?]+)[#?]t=([0-9a-f]+)", text.body).groups()  # type: ignore[union-attr]
                 out[text.to] = (quick_id, token)
         return out
 

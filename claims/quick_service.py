@@ -247,9 +247,9 @@ def confirm(cmd: ConfirmFacts, uow: ClaimsUnitOfWork, photos: PhotoStore | None 
         me = _party(q, cmd.token)
         if q.status != "open":
             raise ClaimConflict(f"the case is {q.status}")
-        photos = _photo_check(q)
-        if not photos.ok:
-            raise QuickError("photos first: " + "; ".join(photos.problems))
+        check = _photo_check(q)
+        if not check.ok:
+            raise QuickError("photos first: " + "; ".join(check.problems))
         signature = (cmd.signature or "").strip()
         if not signature and not cmd.signature_png:
             raise QuickError("sign to confirm: draw your signature (or type your name)")

@@ -312,11 +312,14 @@ def _settle(uow: ClaimsUnitOfWork, q: QuickCase, inc: IncidentCopy, shares: dict
             reason: dict[str, Any], at: datetime) -> QuickCase:
     """The agreement or determination: to both parties by SMS, onto both claims, and onto ``claims.quick``."""
     conf = _signed(q)
-    first = next(iter(conf.values()), {})
+    answers = [a for a in q.situations.values() if isinstance(a, Mapping)]
+
+    def first(key: str) -> Any:  # what the first party to give it said (a signature, else an answer)
+        return next((c.get(key) for c in [*conf.values(), *answers] if c.get(key)), None)
     agreement = build_agreement(
         occurred_at=inc.first_reported_at, place=inc.address or f"{inc.lat:.5f},{inc.lon:.5f}",
-        weather=first.get("weather") or None, accident_form=first.get("accident_form") or "collision_other",
-        point_of_impact=first.get("point_of_impact") or None, kind=kind,
+        weather=first("weather"), accident_form=first("accident_form") or "collision_other",
+        point_of_impact=first("point_of_impact"), kind=kind,
         parties=[agreement_party(p.party, shares.get(p.plate), licence_number=(conf.get(p.plate) or {}).get(
             "licence_number"), signed=p.plate in conf) for p in q.parties])
     both_at_fault = len(shares) >= 2 and all(v == EQUAL for v in shares.values())

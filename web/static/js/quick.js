@@ -131,18 +131,18 @@ function jpegBase64(bmp) {  // phones take big photos: send at most ~150 KiB
   return data.split(",")[1];
 }
 
-const fileCanvases = {};
-async function fileCanvas(sha, cls, testid) {
-  if (!fileCanvases[sha]) {
-    fileCanvases[sha] = (async () => {
+const fileBlobs = {};
+async function fileCanvas(sha, cls, testid) {  // a new canvas each time: two parties may sign alike
+  if (!fileBlobs[sha]) {
+    fileBlobs[sha] = (async () => {
       const res = await fetch(`/api/quick/${encodeURIComponent(qid)}/files/${sha}`, { headers: { "X-Quick-Token": token } });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      return (await bitmapCanvas(await res.blob(), 520, cls)).canvas;
+      return res.blob();
     })();
   }
-  const c = await fileCanvases[sha];
-  if (testid) c.dataset.testid = testid;
-  return c;
+  const { canvas } = await bitmapCanvas(await fileBlobs[sha], 520, cls);
+  if (testid) canvas.dataset.testid = testid;
+  return canvas;
 }
 
 // ------------------------------------------------------------------ rendering
@@ -276,6 +276,7 @@ function renderOutcome(v) {
   const o = v.outcome || {};
   if (v.status === "police_queue") {
     box.innerHTML = `<h2>${esc(t("qk.police"))}</h2><p class="notice" data-testid="qk-police">${esc(t("qk.police.lead"))}</p>
+      ${v.me.answer ? `<p data-testid="qk-my-answer">${esc(t("qk.answer.mine", { a: tx(v.me.answer) }))}</p>` : ""}
       <p class="muted small">${esc(t("qk.reason"))}：${esc(tx(o.reason))}</p>`;
     return;
   }
@@ -394,5 +395,8 @@ $("#lang").addEventListener("click", () => { setLang(lang() === "zh" ? "en" : "z
 setLang(localStorage.getItem("al.lang") || "zh");
 renderAll();
 if (!token) { S.bad = true; renderAll(); } else { load(); }
-// both parties act on their own phones: follow the other party's answer and signature while the case is open
-setInterval(() => { if (S.view && S.view.status === "open" && !S.busy && document.visibilityState !== "hidden") load(); }, 3000);
+// both parties act on their own phones: follow the other party's answer and signature while the case is open,
+// and the officer's determination while it waits for the police
+setInterval(() => {
+  if (S.view && ["open", "police_queue"].includes(S.view.status) && !S.busy && document.visibilityState !== "hidden") load();
+}, 3000);

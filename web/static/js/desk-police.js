@@ -77,7 +77,7 @@ export function mountPolice(root, shell) {
       <p class="notice" data-testid="police-why"><b>${esc(t("pol.why"))}:</b> ${esc(safeText(tx(q.outcome && q.outcome.reason)))}</p>
       <section class="block"><h4>${esc(t("pol.parties"))}</h4><div class="grid-2">${q.parties.map(partyBlock).join("")}</div></section>
       <section class="block"><h4>${esc(t("pol.photos"))}</h4>
-        ${files.length ? `<div class="grid-2 police-photos">${files.map((f) => `<figure class="police-photo" data-sha="${esc(f.sha256)}" data-testid="police-photo">
+        ${files.length ? `<div class="police-photos">${files.map((f) => `<figure class="police-photo" data-sha="${esc(f.sha256)}" data-testid="police-photo">
           <div class="slot"></div><figcaption class="small">${esc(f.label)} · ${esc(t("pol.by"))} ${esc(f.by)}</figcaption></figure>`).join("")}</div>`
           : `<p class="muted">${esc(t("pol.no_photos"))}</p>`}</section>
       <section class="block"><h4>${esc(t("pol.decide"))}</h4><p class="muted small">${esc(t("pol.decide.lead"))}</p>
@@ -103,7 +103,7 @@ export function mountPolice(root, shell) {
     try {
       const bmp = await S.images[key];
       const c = document.createElement("canvas");
-      const scale = Math.min(1, 420 / bmp.width);
+      const scale = Math.min(1, 360 / bmp.width);
       c.width = Math.max(1, Math.round(bmp.width * scale)); c.height = Math.max(1, Math.round(bmp.height * scale));
       c.getContext("2d").drawImage(bmp, 0, 0, c.width, c.height);
       c.className = "police-img";

@@ -274,6 +274,11 @@ def test_contradicting_answers_go_to_the_police_screen_where_an_officer_decides_
     expect(page.get_by_test_id("police-done")).to_contain_text("已认定")
     expect(card).to_have_count(0, timeout=15_000)
     page.screenshot(path=str(artifacts / "police-decided.png"))
+    page.get_by_test_id("lang-toggle").click()
+    expect(page.get_by_test_id("desk-name")).to_have_text("Police online determination desk")
+    expect(page.get_by_test_id("police-done")).to_contain_text("Decided: both insurers' claims proceed")
+    expect(page.get_by_test_id("police-done")).to_contain_text("Full liability")
+    page.get_by_test_id("lang-toggle").click()
 
     # the claims proceed on the officer's determination
     picc = p.token("insurer", "PICC理赔", insurer="PICC")

@@ -83,6 +83,38 @@ class ConfirmFacts:
     point_of_impact: str = ""
     accident_form: str | None = None
     licence_number: str | None = None
+    signature_png: str | None = None   # the signature drawn on the screen, a base64 PNG (kept with its SHA-256)
+
+
+@dataclass(frozen=True)
+class AnswerOwnVehicle:
+    """A party says what ITS OWN vehicle was doing ("我的车辆：停车等待"), before anyone signs."""
+
+    quick_id: str
+    token: str | None
+    own_vehicle: str
+    at: datetime
+    weather: str = ""
+    point_of_impact: str = ""
+
+
+@dataclass(frozen=True)
+class ObjectToLiability:
+    """A party objects to the liability shown before it binds: the case goes to the police (程序规定 20)."""
+
+    quick_id: str
+    token: str | None
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class QuickFileQuery:
+    """A scene photo or signature image of a case (a party by its link token, or an officer)."""
+
+    quick_id: str
+    sha256: str
+    token: str | None = None   # None: an officer's request (the route checks the role)
 
 
 @dataclass(frozen=True)

@@ -335,6 +335,9 @@ class PhotoStore(Protocol):
 
     def keep(self, quick_id: str, name: str, data: bytes) -> None: ...
 
+    def read(self, quick_id: str, name: str) -> bytes | None:
+        """A kept file, or None."""
+
 
 @runtime_checkable
 class ClaimsUnitOfWork(Protocol):

@@ -16,6 +16,8 @@ missing sticker, a hit facility) come in as keyword arguments, set by whoever le
 """
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from accidentlink import vehicles
@@ -162,3 +164,115 @@ def check_quick_handling(
         found.append(reason("fewer_than_two_vehicles", count=len({_plate(p) for p in motor})))
     found.sort(key=lambda r: ACTION_ORDER.index(r.action))  # stable: police reasons first
     return Eligibility(eligible=not found, reasons=found)
+
+
+# ---------------------------------------------------------------- each party's answer about its OWN vehicle
+# "Both drivers ticked 追尾的" gave equal liability: a situation ticked from a shared list does not say whose
+# behaviour it describes. So each party answers for its own vehicle only ("我的车辆：…", as the 12123 app asks),
+# each answer maps to the region's standard situations, and the two answers are checked against each other.
+WAITING, SETTLED, CONTRADICTION, POLICE = "waiting", "settled", "contradiction", "police"
+
+
+@dataclass(frozen=True)
+class OwnAnswer:
+    """One answer a party may give about its own vehicle (rules/quick_handling.json ``own_vehicle``)."""
+
+    code: str
+    zh: str
+    en: str
+    motion: str                          # stationary, forward, backward, unknown
+    situations: tuple[str, ...] | None   # the region table's codes; None: the table cannot tell (police)
+    hits_front: bool = False
+    regions: tuple[str, ...] = ()        # only offered in these regions (empty: everywhere)
+
+
+@dataclass(frozen=True)
+class AnswerAssessment:
+    """What the two answers mean before anyone signs: still waiting for an answer, a settled share per plate,
+    answers that contradict each other (a dispute), or a case the table cannot settle (the police decide)."""
+
+    state: str
+    shares: dict[str, str] = field(default_factory=dict)
+    reason: Reason | None = None
+
+    @property
+    def needs_police(self) -> bool:
+        return self.state in (CONTRADICTION, POLICE)
+
+
+def _rules() -> dict:
+    return json.loads(resources.files("claims").joinpath("rules/quick_handling.json").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _own_vehicle_rules() -> tuple[tuple[OwnAnswer, ...], dict[str, tuple[str, str]], str]:
+    doc = _rules()["own_vehicle"]
+    answers = tuple(OwnAnswer(a["code"], a["zh"], a["en"], a["motion"],
+                              None if a["situations"] is None else tuple(a["situations"]),
+                              bool(a.get("hits_front")), tuple(a.get("regions") or ())) for a in doc["answers"])
+    contra = {k: (v["zh"], v["en"]) for k, v in doc["contradictions"].items() if isinstance(v, dict)}
+    return answers, contra, doc["contradictions"]["source"]
+
+
+def own_vehicle_answers(region: str) -> tuple[OwnAnswer, ...]:
+    """The answers offered in the region: those whose situations its liability table lists."""
+    from claims.liability import liability_table
+
+    table = liability_table(region)
+    return tuple(a for a in _own_vehicle_rules()[0]
+                 if (not a.regions or table.region in a.regions)
+                 and all(table.lookup(s) is not None for s in (a.situations or ())))
+
+
+def own_answer(code: str) -> OwnAnswer | None:
+    return next((a for a in _own_vehicle_rules()[0] if a.code == code), None)
+
+
+@lru_cache(maxsize=1)
+def after_signing_notice() -> dict[str, str]:
+    """How to object before signing and what to do after (程序规定 20 [O]; 道路交通安全法 74 [O])."""
+    doc = _rules()["after_signing"]
+    return {"zh": doc["zh"], "en": doc["en"], "source": doc["source"]}
+
+
+def _contradiction(code: str) -> Reason:
+    _, contra, source = _own_vehicle_rules()
+    zh, en = contra[code]
+    return Reason(code=f"answers_contradict:{code}", zh=f"双方回答相互矛盾：{zh}，请交警在线认定",
+                  en=f"the answers contradict each other: {en}; the police decide online", source=source)
+
+
+def assess_answers(region: str, answers: Mapping[str, str | None]) -> AnswerAssessment:
+    """The liability two parties' answers about their own vehicles lead to (程序规定 60 [O]; local lists [S]),
+    or why they cannot settle it: a missing answer (waiting), answers that cannot both be true (a dispute),
+    an answer the table cannot weigh or a case of other than two vehicles (the police, 程序规定 20 [O]).
+    ``answers``: plate -> answer code (None: not answered yet)."""
+    from claims.liability import determine_liability
+
+    if any(not code for code in answers.values()):
+        return AnswerAssessment(WAITING)
+    offered = {a.code: a for a in own_vehicle_answers(region)}
+    unknown = sorted(c for c in answers.values() if c not in offered)
+    if unknown:
+        return AnswerAssessment(POLICE, reason=Reason(
+            "unknown_answer", f"回答 {', '.join(unknown)} 不在本地列表中，请交警在线认定",
+            f"answer(s) {', '.join(unknown)} not in the local list: the police decide online", "程序规定 20 [O]"))
+    picked = {plate: offered[code] for plate, code in answers.items()}
+    if len(picked) == 2:
+        a, b = picked.values()
+        doors = "door_opening" in (a.situations or ()) + (b.situations or ())
+        if a.motion == b.motion == "stationary" and not doors:  # a door opened into a standing car is possible
+            return AnswerAssessment(CONTRADICTION, reason=_contradiction("both_stationary"))
+        if a.hits_front and b.hits_front:
+            return AnswerAssessment(CONTRADICTION, reason=_contradiction("both_hit_front"))
+        if a.situations == b.situations == ():
+            return AnswerAssessment(CONTRADICTION, reason=_contradiction("nobody_at_fault"))
+    if any(a.situations is None for a in picked.values()):
+        return AnswerAssessment(POLICE, reason=Reason(
+            "answer_other", "有一方的回答是“其他”，责任表无法认定，请交警在线认定",
+            "a party answered 'something else': the table cannot settle it; the police decide online",
+            "程序规定 20 [O]"))
+    outcome = determine_liability(region, {plate: a.situations or () for plate, a in picked.items()})
+    if outcome.settled and not outcome.needs_police:
+        return AnswerAssessment(SETTLED, dict(outcome.shares), outcome.reason)
+    return AnswerAssessment(POLICE, reason=outcome.reason)

@@ -188,7 +188,8 @@ def _open_quick_case(uow: ClaimsUnitOfWork, incident: IncidentCopy, parties: tup
         qparties.append(QuickParty(plate, hashlib.sha256(token.encode()).hexdigest(), p.phone, p.insurer, p.name,
                                    p.id_number, p.vehicle_type, p.ci_policy))
         if p.phone:
-            link = f"{base_url.rstrip('/')}/quick/{quick_id}?t={token}"
+            # the secret in the fragment: never sent to a server, never in a Referer (the page reads it)
+            link = f"{base_url.rstrip('/')}/quick/{quick_id}#t={token}"
             body = (f"【AccidentLink】您{incident.address or ''}的轻微事故（人未伤、车能动）可线上快处快赔。请先将车辆移至安全处，"
                     f"再打开链接确认事实、上传照片并签字：{link} 也可回复1确认事实。")
             uow.texts.owe(OwedText(f"quick-link:{quick_id}:{plate}", p.phone, body, "quick_link", incident.incident_id),

@@ -1,4 +1,4 @@
-"""The parties' scene photos of a quick-handling case (``claims.ports.PhotoStore``), as files beside the stores:
+"""The parties' scene photos and drawn signatures of a quick-handling case (``claims.ports.PhotoStore``), as files beside the stores:
 ``<var>/photos/<quick id>/<sha256>.<ext>``; the claims store keeps their hashes."""
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from connectors.sql.db import Database
 from connectors.sql.models import TokenRow
 
-ROLES = ("dispatcher", "hospital", "fund_admin", "insurer", "intake", "unit")
+ROLES = ("dispatcher", "hospital", "fund_admin", "insurer", "intake", "unit", "police")  # police: online determination (程序规定 20)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ CST = timezone(timedelta(hours=8))
 
 BAD_TOKENS = ("none", "malformed", "expired", "revoked")
 PRINCIPALS = ("dispatcher", "hospital_a", "hospital_b", "fund_admin", "insurer_a", "insurer_b", "intake", "unit",
-              *BAD_TOKENS)
+              "police", *BAD_TOKENS)
 ROLE_OF = {"hospital_a": "hospital", "hospital_b": "hospital", "insurer_a": "insurer", "insurer_b": "insurer"}
 INSURER_A, INSURER_B = "PICC", "CPIC"
 
@@ -33,7 +33,8 @@ def _intake_report(w: dict[str, Any]) -> dict[str, Any]:
 
 # (test id, method, path template, body factory or None, roles allowed, scope kind)
 # scope kind: "hospital" = path names hospital A (hospital B is refused 403); "claim" = insurer A's claim
-# (insurer B is answered 404: another insurer's claim is not visible); "unit" = the unit token's own unit.
+# (insurer B is answered 404: another insurer's claim is not visible); "unit" = the unit token's own unit;
+# "missing" = a file that is not there (an allowed caller is answered 404).
 Route = tuple[str, str, str, Callable[[dict[str, Any]], Any] | None, tuple[str, ...], str | None]
 ROUTES: list[Route] = [
     ("incidents.list", "GET", "/api/incidents", None, ("dispatcher",), None),
@@ -65,6 +66,11 @@ ROUTES: list[Route] = [
     ("claims.action", "POST", "/api/claims/{claim}/request-documents", lambda w: {"note": "matrix"}, ("insurer",), "claim"),
     ("claims.route", "POST", "/api/claims/{claim}/route", lambda w: {"insurer": INSURER_A}, ("dispatcher",), None),
     ("sms.outbox", "GET", "/api/sms", None, ("dispatcher",), None),
+    ("quick.queue", "GET", "/api/quick", None, ("dispatcher", "police"), None),
+    # the case is open, not waiting for the police: an allowed caller is answered 409
+    ("quick.determine", "POST", "/api/quick/{quick}/determine",
+     lambda w: {"shares": {"鲁P77101": "full", "鲁P77102": "none"}, "reason": "access matrix"}, ("dispatcher", "police"), None),
+    ("quick.evidence", "GET", "/api/quick/{quick}/evidence/" + "0" * 64, None, ("dispatcher", "police"), "missing"),
 ]
 
 
@@ -79,6 +85,8 @@ def expected(route: Route, who: str) -> str:
     if scope == "hospital" and who == "hospital_b":
         return "403"
     if scope == "claim" and who == "insurer_b":
+        return "404"
+    if scope == "missing":
         return "404"
     return "ok"
 
@@ -122,7 +130,10 @@ def world(shared_platform) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     r_c = report(lat=36.4000, lon=115.8700, injured=0, movable=False, parties=[party("鲁P77001", INSURER_A)])
     # an injured crash to close and reassign
     r_x = report(lat=36.4500, lon=115.9800, injured=1, movable=False)
-    produce(p.bootstrap, p.prefix + "accidents.reported", [r_h, r_c, r_x])
+    # a minor two-car crash: a quick-handling case, open (not waiting for the police)
+    r_q = report(lat=36.4300, lon=115.9000, parties=[party("鲁P77101", INSURER_A, phone="+8613811117101"),
+                                                     party("鲁P77102", INSURER_B, phone="+8613811117102")])
+    produce(p.bootstrap, p.prefix + "accidents.reported", [r_h, r_c, r_x, r_q])
 
     inc_h = _incident_with(p, dispatcher, r_h["report_id"], lambda i: bool(i["hospital_id"]), "hit-and-run incident")
     inc_c = _incident_with(p, dispatcher, r_c["report_id"], lambda i: True, "insured incident")
@@ -138,6 +149,10 @@ def world(shared_platform) -> dict[str, Any]:  # type: ignore[no-untyped-def]
                                   if c["incident_id"] == inc_h["incident_id"]), None), 30, what="fund case")
     claim = wait_for(lambda: next((c for c in p.get("/api/claims?limit=5000", ins_a).body
                                    if c["incident_id"] == inc_c["incident_id"]), None), 30, what="claim")
+    inc_q = _incident_with(p, dispatcher, r_q["report_id"], lambda i: True, "minor crash")
+    # its claims and its quick-handling case are written in one transaction
+    wait_for(lambda: any(c["incident_id"] == inc_q["incident_id"] for c in p.get("/api/claims?limit=5000", ins_a).body),
+             30, what="the minor crash's claim")
     busy = {o["unit_id"] for i in p.get("/api/incidents?limit=5000", dispatcher).body for o in i["orders"]}
     unit = next(u for u in p.get("/api/units?limit=5000", dispatcher).body
                 if u["status"] == "available" and u["unit_id"] not in busy)
@@ -149,6 +164,7 @@ def world(shared_platform) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "insurer_b": p.token("insurer", "矩阵保险B", insurer=INSURER_B),
         "intake": p.token("intake", "矩阵接警台"),
         "unit": p.token("unit", "矩阵车组", unit=unit["unit_id"]),
+        "police": p.token("police", "矩阵交警"),
         "none": None,
         "malformed": "not a token \u00e9\u00e9 " + "x" * 40,
     }
@@ -174,7 +190,7 @@ def world(shared_platform) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
     return {"p": p, "tokens": tokens, "inc": inc_h["incident_id"], "inc_x": inc_x["incident_id"],
             "inc_c": inc_c["incident_id"], "ha": ha, "hb": hb, "adm": adm["admission_id"], "case": case["case_id"],
-            "claim": claim["claim_id"], "unit": unit["unit_id"]}
+            "claim": claim["claim_id"], "unit": unit["unit_id"], "quick": "QK-" + inc_q["incident_id"][4:]}
 
 
 def _stream_status(p, token: str | None) -> tuple[int, Any, dict[str, str]]:  # type: ignore[no-untyped-def]

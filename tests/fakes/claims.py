@@ -166,6 +166,9 @@ class FakePhotos:
     def keep(self, quick_id: str, name: str, data: bytes) -> None:
         self.kept[(quick_id, name)] = data
 
+    def read(self, quick_id: str, name: str) -> bytes | None:
+        return self.kept.get((quick_id, name))
+
 
 class FakeClaimsUnitOfWork(FakeUnitOfWork[ClaimsState]):
     """A unit of work over ``state``: inside ``with`` it works on a copy, which ``commit()`` makes the state;

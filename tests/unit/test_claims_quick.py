@@ -101,3 +101,73 @@ def test_a_report_is_not_changed_by_checking_it():
     r = minor()
     check_quick_handling(r, deliberate=True)
     assert r == replace(r)
+
+
+# ---------------------------------------------------------------- each party's answer about its own vehicle
+from claims.quick import (  # noqa: E402
+    CONTRADICTION, POLICE, SETTLED, WAITING, after_signing_notice, assess_answers, own_vehicle_answers,
+)
+
+
+def test_the_car_hit_while_standing_still_bears_no_liability_and_the_one_behind_full():
+    """The bug of issue 15: both ticked 追尾的 and got equal liability. Answering for one's own vehicle, A says
+    停车等待 and B 追尾前车: B is fully liable, A not at all."""
+    got = assess_answers("zibo", {"鲁C11111": "stopped_waiting", "鲁C22222": "rear_ending"})
+    assert got.state == SETTLED and got.shares == {"鲁C22222": "full", "鲁C11111": "none"}
+    assert "追尾" in got.reason.zh and not got.needs_police
+
+
+def test_an_answer_not_given_yet_shows_no_liability():
+    got = assess_answers("liaocheng", {"鲁P1": "rear_ending", "鲁P2": None})
+    assert got.state == WAITING and got.shares == {}
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("rear_ending", "rear_ending", "both_hit_front"),       # each says it ran into the other
+    ("stopped_waiting", "parked", "both_stationary"),        # two standing cars cannot collide
+    ("stopped_waiting", "illegal_parking", "both_stationary"),
+    ("driving_normally", "stopped_waiting", "nobody_at_fault"),  # the car behind denies it ran into the one in front
+    ("driving_normally", "driving_normally", "nobody_at_fault"),
+])
+def test_answers_that_cannot_both_be_true_are_a_dispute_for_the_police(a, b, why):
+    got = assess_answers("liaocheng", {"鲁P1": a, "鲁P2": b})
+    assert got.state == CONTRADICTION and got.needs_police and got.shares == {}
+    assert got.reason.code == f"answers_contradict:{why}" and "矛盾" in got.reason.zh
+
+
+def test_a_door_opened_into_a_standing_car_is_not_a_contradiction():
+    got = assess_answers("default", {"鲁P1": "opening_door", "鲁P2": "parked"})
+    assert got.state == SETTLED and got.shares == {"鲁P1": "full", "鲁P2": "none"}
+
+
+def test_both_at_fault_by_their_own_answers_share_liability_equally():
+    got = assess_answers("default", {"鲁P1": "reversing", "鲁P2": "lane_change"})
+    assert got.state == SETTLED and got.shares == {"鲁P1": "equal", "鲁P2": "equal"}
+
+
+def test_something_else_or_an_answer_the_region_does_not_offer_goes_to_the_police():
+    assert assess_answers("default", {"鲁P1": "other", "鲁P2": "stopped_waiting"}).state == POLICE
+    # 掉头未让行 is in the Liaocheng and Zibo tables, not in the default one
+    assert "u_turn" in {a.code for a in own_vehicle_answers("liaocheng")}
+    assert "u_turn" not in {a.code for a in own_vehicle_answers("default")}
+    got = assess_answers("default", {"鲁P1": "u_turn", "鲁P2": "driving_normally"})
+    assert got.state == POLICE and got.reason.code == "unknown_answer"
+
+
+def test_three_vehicles_cannot_be_settled_by_the_two_party_table():
+    got = assess_answers("zibo", {"A": "stopped_waiting", "B": "rear_ending", "C": "rear_ending"})
+    assert got.state == POLICE and got.reason.code == "not_two_parties"
+
+
+def test_every_offered_answer_maps_onto_the_regions_table():
+    from claims.liability import liability_table
+
+    for region in ("default", "liaocheng", "zibo"):
+        table = liability_table(region)
+        for a in own_vehicle_answers(region):
+            assert a.zh and a.en and all(table.lookup(s) for s in (a.situations or ())), (region, a.code)
+
+
+def test_the_notice_after_signing_says_how_to_object_in_both_languages():
+    n = after_signing_notice()
+    assert "异议" in n["zh"] and "object" in n["en"] and "74" in n["source"]

@@ -17,8 +17,9 @@ from accidentlink.reports import AccidentReport, parse_report
 from claims import quick_service as Q
 from claims import services as C
 from claims.commands import (
-    AddPhoto, BillReceived, ClaimQuery, ClaimsQuery, ConfirmBySms, ConfirmFacts, DetermineLiability,
-    IncidentReported, PoliceQueueQuery, QuickCaseQuery, RouteClaim, TakeClaimStep,
+    AddPhoto, AnswerOwnVehicle, BillReceived, ClaimQuery, ClaimsQuery, ConfirmBySms, ConfirmFacts,
+    DetermineLiability, IncidentReported, ObjectToLiability, PoliceQueueQuery, QuickCaseQuery, QuickFileQuery,
+    RouteClaim, TakeClaimStep,
 )
 from claims.ports import ClaimFile, IncidentCopy, party_from_json
 from tests.fakes.claims import ClaimsState, FakeClaimsUnitOfWork, FakePhotos
@@ -72,7 +73,7 @@ class Claims:
         out = {}
         for text, _ in self.state.texts.values():
             if text.purpose == "quick_link":
-                quick_id, token = re.search(r"/quick/(\S+)\?t=([0-9a-f]+)", text.body).groups()  # type: ignore[union-attr]
+                quick_id, token = re.search(r"/quick/([^\s#?]+)[#?]t=([0-9a-f]+)", text.body).groups()  # type: ignore[union-attr]
                 out[text.to] = (quick_id, token)
         return out
 
@@ -292,6 +293,102 @@ def test_a_disputed_case_goes_to_the_police_who_determine_liability_once(claims:
         determine({"鲁C90001": "full", "鲁C90002": "none"})
     assert claims.claim("鲁C90002").facts["liability"]["own_share"] == "secondary"
     assert Q.police_queue(PoliceQueueQuery(10), claims.uow()) == []
+
+
+# ------------------------------------------------------------------------------- answers about one's own vehicle
+SIGNATURE = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x01" * 200).decode()
+
+
+def _answer(claims: Claims, qid: str, token: str, code: str, **kw: Any) -> dict[str, Any]:
+    return Q.answer_own_vehicle(AnswerOwnVehicle(qid, token, code, T0 + timedelta(minutes=2), **kw), claims.uow())
+
+
+def _photos(claims: Claims, qid: str, token: str) -> None:
+    for kind in ("front_side", "rear_side", "impact_point"):
+        Q.add_photo(AddPhoto(qid, token, kind, PNG, T0), claims.uow(), claims.photos)
+
+
+def _sign(claims: Claims, qid: str, token: str, png: str = SIGNATURE) -> dict[str, Any]:
+    return Q.confirm(ConfirmFacts(qid, token, "", T0 + timedelta(minutes=5), signature_png=png), claims.uow(),
+                     claims.photos)
+
+
+def test_the_rear_ended_standing_car_gets_no_liability_shown_before_signing_and_bound_after(claims: Claims) -> None:
+    claims.reported(CPIC_CAR, PICC_CAR)
+    links = claims.links()
+    (qid, a), (_, b) = links["+8613811110001"], links["+8613822220002"]
+    _photos(claims, qid, a)
+    first = _answer(claims, qid, a, "stopped_waiting", weather="晴", point_of_impact="车尾")
+    assert first["liability_preview"]["state"] == "waiting" and first["me"]["answer"]["zh"].startswith("停车等待")
+    with pytest.raises(C.ClaimConflict):
+        _sign(claims, qid, a)  # nothing to sign before the other party has answered
+    seen_by_b = _answer(claims, qid, b, "rear_ending")
+    assert seen_by_b["liability_preview"] == {"state": "settled", "shares": {"鲁C90002": "full", "鲁C90001": "none"},
+                                              "reason": seen_by_b["liability_preview"]["reason"]}
+    with pytest.raises(Q.QuickError):
+        _sign(claims, qid, a, png=base64.b64encode(b"GIF89a" + b"\x00" * 80).decode())  # a PNG or nothing
+    signed = _sign(claims, qid, a)
+    assert signed["status"] == "open" and signed["me"]["signed"] and claims.changes().count("liability_determined") == 0
+    with pytest.raises(C.ClaimConflict):
+        _answer(claims, qid, b, "driving_normally")  # a party signed what was shown: no changing answers now
+    done = _sign(claims, qid, b)
+    assert done["status"] == "agreed" and done["outcome"]["shares"] == {"鲁C90002": "full", "鲁C90001": "none"}
+    sha = hashlib.sha256(base64.b64decode(SIGNATURE)).hexdigest()
+    parties = {p["plate"]: p for p in done["outcome"]["agreement"]["parties"]}
+    assert parties["鲁C90001"]["signature_sha256"] == sha and parties["鲁C90002"]["own_vehicle"]["code"] == "rear_ending"
+    assert parties["鲁C90001"]["liability"] == "none" and done["outcome"]["agreement"]["weather"] == "晴"
+    assert claims.photos.kept[(qid, f"{sha}.png")] == base64.b64decode(SIGNATURE), "the image, under its hash"
+    data, media = Q.quick_file(QuickFileQuery(qid, sha, a), claims.uow(), claims.photos)
+    assert media == "image/png" and hashlib.sha256(data).hexdigest() == sha
+    with pytest.raises(C.ClaimNotFound):
+        Q.quick_file(QuickFileQuery(qid, sha, "wrong"), claims.uow(), claims.photos)
+    assert {c["plate"]: (c["insurer_name"], c["hotline"]) for c in done["claims"]} == {
+        "鲁C90001": ("太平洋财产保险", "95500"), "鲁C90002": ("中国人民财产保险", "95518")}
+    assert {c["claim_id"] for c in done["claims"]} == {claims.claim("鲁C90001").claim_id, claims.claim("鲁C90002").claim_id}
+    assert "异议" in done["after_signing"]["zh"]
+    assert claims.claim("鲁C90002").facts["liability"]["own_share"] == "full"
+    assert claims.claim("鲁C90001").facts["liability"]["own_share"] == "none"
+    assert claims.changes().count("liability_determined") == 2 and claims.changes("claims.quick") == ["agreed"]
+
+
+def test_contradicting_answers_go_to_the_police_at_once_with_both_answers(claims: Claims) -> None:
+    claims.reported(CPIC_CAR, PICC_CAR)
+    links = claims.links()
+    (qid, a), (_, b) = links["+8613811110001"], links["+8613822220002"]
+    _answer(claims, qid, a, "stopped_waiting")
+    out = _answer(claims, qid, b, "driving_normally")  # the car behind says it was only driving along
+    assert out["status"] == "police_queue" and out["outcome"]["reason"]["code"] == "answers_contradict:nobody_at_fault"
+    with pytest.raises(C.ClaimConflict):
+        _sign(claims, qid, a)
+    (case,) = Q.police_queue(PoliceQueueQuery(10), claims.uow())
+    assert {p["plate"]: p["answer"]["code"] for p in case["parties"]} == {"鲁C90001": "stopped_waiting",
+                                                                         "鲁C90002": "driving_normally"}
+    assert claims.changes("claims.quick") == ["police_queue"]
+    Q.police_determine(DetermineLiability(qid, {"鲁C90001": "none", "鲁C90002": "full"}, "照片显示后车追尾", "police:交警:t", T0),
+                       claims.uow())
+    assert claims.claim("鲁C90002").facts["liability"]["own_share"] == "full"
+
+
+def test_an_objection_before_both_signed_binds_nothing_and_the_officer_reads_it(claims: Claims) -> None:
+    claims.reported(CPIC_CAR, PICC_CAR)
+    links = claims.links()
+    (qid, a), (_, b) = links["+8613811110001"], links["+8613822220002"]
+    _photos(claims, qid, a)
+    _answer(claims, qid, a, "lane_change")
+    _answer(claims, qid, b, "driving_normally")
+    _sign(claims, qid, b)
+    with pytest.raises(Q.QuickError):
+        Q.object_to_liability(ObjectToLiability(qid, a, "  ", T0), claims.uow())
+    out = Q.object_to_liability(ObjectToLiability(qid, a, "对方车速过快，不是我全责", T0), claims.uow())
+    assert out["status"] == "police_queue" and claims.changes().count("liability_determined") == 0
+    (case,) = Q.police_queue(PoliceQueueQuery(10), claims.uow())
+    mine = next(p for p in case["parties"] if p["plate"] == "鲁C90001")
+    assert mine["objection"]["reason"] == "对方车速过快，不是我全责" and case["outcome"]["reason"]["code"] == "objection"
+    assert [f["kind"] for f in case["photo_files"]] == ["front_side", "rear_side", "impact_point"]
+    with pytest.raises(C.ClaimConflict):
+        _sign(claims, qid, a)
+    data, _ = Q.quick_file(QuickFileQuery(qid, case["photo_files"][0]["sha256"]), claims.uow(), claims.photos)
+    assert data == base64.b64decode(PNG), "the officer sees the photo"
 
 
 def test_a_party_confirms_the_facts_by_replying_to_its_text(claims: Claims) -> None:

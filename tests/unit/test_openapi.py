@@ -100,7 +100,7 @@ def test_bearer_security_is_declared_and_required_on_every_api_route(served: dic
     routes, which need the secret link token sent to the party by SMS (an apiKey in the query)."""
     schemes = served.get("components", {}).get("securitySchemes", {})
     bearer = [name for name, s in schemes.items() if s.get("type") == "http" and s.get("scheme", "").lower() == "bearer"]
-    link = [name for name, s in schemes.items() if s.get("type") == "apiKey" and s.get("in") == "query"]
+    link = [name for name, s in schemes.items() if s.get("type") == "apiKey" and s.get("in") in ("query", "header")]
     assert bearer, f"no HTTP bearer security scheme in {schemes}"
     unsecured = []
     for path, ops in served["paths"].items():

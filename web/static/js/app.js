@@ -6,8 +6,9 @@ import { mountDispatcher } from "./desk-dispatch.js";
 import { mountHospital } from "./desk-hospital.js";
 import { mountFund } from "./desk-fund.js";
 import { mountInsurer } from "./desk-insurer.js";
+import { mountPolice } from "./desk-police.js";
 
-const DESKS = { dispatcher: mountDispatcher, hospital: mountHospital, fund_admin: mountFund, insurer: mountInsurer };
+const DESKS = { dispatcher: mountDispatcher, hospital: mountHospital, fund_admin: mountFund, insurer: mountInsurer, police: mountPolice };
 const view = $("#view");
 let desk = null;
 let conn = { state: "offline", info: null };
@@ -63,7 +64,7 @@ function renderLogin(message = "") {
         <input type="password" name="token" id="token-input" placeholder="${esc(t("login.token.ph"))}" required spellcheck="false" data-testid="token-input"></label>
       <label class="field"><span>${esc(t("login.desk"))}</span>
         <select name="desk" data-testid="desk-select">
-          ${["auto", "dispatcher", "hospital", "fund_admin", "insurer"].map((r) => `<option value="${r}">${esc(t("role." + r))}</option>`).join("")}
+          ${["auto", "dispatcher", "hospital", "fund_admin", "insurer", "police"].map((r) => `<option value="${r}">${esc(t("role." + r))}</option>`).join("")}
         </select></label>
       <label class="field" id="hosp-field"><span>${esc(t("login.hospital"))}</span>
         <input name="hospital" list="hosp-list" placeholder="${esc(t("login.hospital.ph"))}" value="${esc(session.hospitalId)}" spellcheck="false" data-testid="hospital-input">
@@ -109,11 +110,12 @@ async function detectRole(token, choice, hospitalId) {
       return false;
     }
   };
-  const order = choice && choice !== "auto" ? [choice] : ["dispatcher", "fund_admin", "insurer", "hospital"];
+  const order = choice && choice !== "auto" ? [choice] : ["dispatcher", "fund_admin", "insurer", "police", "hospital"];
   for (const role of order) {
     if (role === "dispatcher" && await probe("/api/incidents?limit=1")) return { role };
     if (role === "fund_admin" && await probe("/api/fund/queue?limit=1")) return { role };
     if (role === "insurer" && await probe("/api/claims?limit=1")) return { role };
+    if (role === "police" && await probe("/api/quick?limit=1")) return { role };
     if (role === "hospital") {
       let ids = hospitalId ? [hospitalId] : [];
       if (!ids.length) {

@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 
 from accidentlink import vehicles
 from accidentlink.reports import AccidentReport, Party

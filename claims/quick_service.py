@@ -26,7 +26,7 @@ from claims.commands import (
     AddPhoto, AnswerOwnVehicle, ConfirmBySms, ConfirmFacts, DetermineLiability, ObjectToLiability, PoliceQueueQuery,
     QuickCaseQuery, QuickFileQuery,
 )
-from claims.liability import DEGREES, EQUAL, determine_liability, liability_table
+from claims.liability import DEGREES, determine_liability, liability_table
 from claims.ports import ClaimsUnitOfWork, IncidentCopy, OwedText, PhotoStore, QuickCase, QuickParty, QuickPhoto
 from claims.quick import AnswerAssessment, after_signing_notice, assess_answers, own_answer, own_vehicle_answers
 from claims.reasons import Reason

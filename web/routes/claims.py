@@ -11,10 +11,11 @@ from claims import commands as K
 from claims import services as C
 from claims.ports import ClaimsUnitOfWork
 from web.auth import Principal
+from web.strict_json import StrictJsonRoute
 from web.deps import container, limit_param, mutate, require
 from web.errors import from_domain
 
-router = APIRouter(tags=["claims"])
+router = APIRouter(tags=["claims"], route_class=StrictJsonRoute)  # duplicate keys: 422
 insurer = require("insurer")
 
 

@@ -13,10 +13,11 @@ from fund import services as F
 from fund.ports import FundUnitOfWork
 from hospitals.services import bill_json
 from web.auth import Principal
+from web.strict_json import StrictJsonRoute
 from web.deps import container, limit_param, mutate, require
 from web.errors import NotFound
 
-router = APIRouter(tags=["rescue fund"])
+router = APIRouter(tags=["rescue fund"], route_class=StrictJsonRoute)  # duplicate keys: 422
 admin = require("fund_admin")
 
 

@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from hospitals import commands as C
 from hospitals import services as H
 from web.auth import Principal
+from web.strict_json import StrictJsonRoute
 from web.deps import audit, container, idempotent, limit_param, require
 from web.errors import Forbidden, from_domain
 
-router = APIRouter(tags=["hospitals"])
+router = APIRouter(tags=["hospitals"], route_class=StrictJsonRoute)  # duplicate keys: 422
 hospital = require("hospital")
 
 

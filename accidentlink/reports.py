@@ -165,7 +165,7 @@ def parse_report(raw: bytes | str) -> AccidentReport:
     except ValueError as e:  # e.g. an integer literal longer than Python will convert
         raise InvalidReport(f"value is not acceptable JSON: {str(e)[:80]}") from None
     if "\\u" in text:  # only an escape can make a lone surrogate (the UTF-8 decoder refuses one as bytes)
-        _no_lone_surrogates(doc)
+        no_lone_surrogates(doc)
     return report_from_dict(doc)
 
 
@@ -179,7 +179,7 @@ def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return doc
 
 
-def _no_lone_surrogates(value: Any, where: str = "") -> None:
+def no_lone_surrogates(value: Any, where: str = "") -> None:
     """A ``\\ud800``-style escape without its pair is no character: it cannot be stored or shown."""
     if isinstance(value, str):
         try:
@@ -188,11 +188,11 @@ def _no_lone_surrogates(value: Any, where: str = "") -> None:
             raise InvalidReport(f"field '{where or 'value'}' contains a lone surrogate (\\ud800-\\udfff escape)") from None
     elif isinstance(value, dict):
         for k, v in value.items():
-            _no_lone_surrogates(k, where)
-            _no_lone_surrogates(v, f"{where}.{k}" if where else str(k))
+            no_lone_surrogates(k, where)
+            no_lone_surrogates(v, f"{where}.{k}" if where else str(k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _no_lone_surrogates(v, f"{where}[{i}]")
+            no_lone_surrogates(v, f"{where}[{i}]")
 
 
 def report_from_dict(doc: Any) -> AccidentReport:

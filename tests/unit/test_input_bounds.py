@@ -208,3 +208,23 @@ def test_a_ci_claim_pays_at_most_the_limit_for_the_crash_date_and_the_drivers_li
             check_action(claim, "pay", {"amount_fen": limit + 1})
         assert e.value.allowed_fen == limit and "交强险" in str(e.value)
     assert check_action(_claim(big, ci_policy=None), "pay", {"amount_fen": big}) == {"paid_fen": big}
+
+
+@pytest.mark.parametrize("path,role,scope,raw,why", [
+    ("/api/claims/CLM-NOPE/pay", "insurer", {"insurer_id": "CPIC"},
+     '{"amount_fen": 100, "amount_fen": 100000000000}', "duplicate key 'amount_fen'"),
+    ("/api/claims/CLM-NOPE/decide", "insurer", {"insurer_id": "CPIC"},
+     '{"accepted": false, "reasons": "x", "accepted": true}', "duplicate key 'accepted'"),
+    ("/api/fund/cases/FC-NOPE/approve", "fund_admin", {}, '{"amount_fen": 1, "note": "\\udc00"}', "lone surrogate"),
+    ("/api/hospitals/LC-H-LC3/admissions/ADM-NOPE/bills", "hospital", {"hospital_id": "LC-H-LC3"},
+     '{"amount_fen": 100, "rescue_started_at": "2026-11-30T08:00:00+08:00", "amount_fen": 1}', "duplicate key"),
+])
+def test_money_and_decision_bodies_with_duplicate_keys_or_lone_surrogates_are_422(web: Any, path: str, role: str,
+                                                                                 scope: dict[str, str], raw: str,
+                                                                                 why: str) -> None:
+    c, client = web
+    res = client.post(path, content=raw.encode(), headers=_auth(c, role, **scope))
+    assert res.status_code == 422 and why in res.json()["error"], res.text
+    fine = client.post(path, content=b'{"amount_fen": 100, "accepted": true, "rescue_started_at": "x"}',
+                       headers=_auth(c, role, **scope))
+    assert fine.status_code != 500 and "duplicate" not in fine.text

@@ -14,8 +14,9 @@ from web.auth import Principal
 from web.deps import audit_read, container, limit_param, mutate, paged, require
 from web.errors import NotFound, from_domain
 from web.routes.claim_views import desk_view, quick_view
+from web.strict_json import StrictJsonRoute
 
-router = APIRouter(tags=["claims"])
+router = APIRouter(tags=["claims"], route_class=StrictJsonRoute)  # duplicate keys: 422
 insurer = require("insurer")
 
 

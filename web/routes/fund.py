@@ -16,8 +16,9 @@ from hospitals.services import bill_json
 from web.auth import Principal
 from web.deps import container, limit_param, mutate, paged, require
 from web.errors import NotFound, Unprocessable
+from web.strict_json import StrictJsonRoute
 
-router = APIRouter(tags=["rescue fund"])
+router = APIRouter(tags=["rescue fund"], route_class=StrictJsonRoute)  # duplicate keys: 422
 admin = require("fund_admin")
 
 

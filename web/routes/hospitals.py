@@ -10,9 +10,10 @@ from hospitals import commands as C
 from hospitals import services as H
 from web.auth import Principal
 from web.deps import audit, audit_read, container, idempotent, limit_param, paged, require
+from web.strict_json import StrictJsonRoute
 from web.errors import Forbidden, from_domain
 
-router = APIRouter(tags=["hospitals"])
+router = APIRouter(tags=["hospitals"], route_class=StrictJsonRoute)  # duplicate keys: 422
 hospital = require("hospital")
 
 

@@ -16,11 +16,12 @@ from accidentlink.bootstrap import Container
 from connectors.sql import incidents as repo
 from connectors.sql.models import IncidentRow
 from web.auth import Principal
+from web.strict_json import StrictJsonRoute
 from web.deps import audit, container, idempotent, mutate, require
 from web.errors import Conflict, NotFound, Unprocessable
 from web.paging import encode_cursor, page_of, set_next
 
-router = APIRouter(tags=["incidents"])
+router = APIRouter(tags=["incidents"], route_class=StrictJsonRoute)  # duplicate keys: 422
 dispatcher = require("dispatcher")
 
 

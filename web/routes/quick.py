@@ -19,11 +19,12 @@ from accidentlink.bootstrap import Container
 from claims import commands as K
 from claims import quick_service as Q
 from web.auth import Principal
+from web.strict_json import StrictJsonRoute
 from web.deps import container, limit_param, paged, require
 from web.errors import NotFound, from_domain
 from web.routes.claims import acting, reading
 
-router = APIRouter(tags=["quick handling"])
+router = APIRouter(tags=["quick handling"], route_class=StrictJsonRoute)  # duplicate keys: 422
 # the party's secret link token, sent to the party's own phone by SMS: in a header (the page), or the query
 # string of links sent before the token moved into the fragment
 party_header = APIKeyHeader(name="X-Quick-Token", auto_error=False, scheme_name="PartyLinkTokenHeader",

@@ -10,10 +10,11 @@ from sqlalchemy import select
 from accidentlink.clock import iso
 from connectors.sql.models import UnitRow
 from web.auth import Principal
+from web.strict_json import StrictJsonRoute
 from web.deps import audit, caller, container, idempotent, limit_param, paged, require
 from web.errors import Forbidden, NotFound
 
-router = APIRouter(tags=["units"])
+router = APIRouter(tags=["units"], route_class=StrictJsonRoute)  # duplicate keys: 422
 
 STATUSES = "^(available|dispatched|acknowledged|en_route|on_scene|transporting|at_hospital|out_of_service)$"
 

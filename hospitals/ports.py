@@ -135,8 +135,8 @@ class BillRepository(Protocol):
 
 @runtime_checkable
 class IncidentCopyRepository(Protocol):
-    """Read only: the pipeline keeps the hospitals' copy of the facts and reports
-    (``accidentlink.pipeline.record_copy``)."""
+    """The pipeline keeps the hospitals' copy of the facts and reports (``accidentlink.pipeline.record_copy``);
+    the hospitals' desk adds only the incident's liability determination, which routes its bills."""
 
     def get(self, incident_id: str) -> IncidentFacts | None: ...
 

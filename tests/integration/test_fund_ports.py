@@ -182,6 +182,31 @@ def test_bills_of_an_incident_and_their_total_for_the_fund(kit: Kit) -> None:
         assert uow.bills.get("B-3") == bills[2] and uow.bills.get("B-9") is None
 
 
+
+def test_a_rerouted_bills_copy_is_saved_over_the_first(kit: Kit) -> None:
+    from dataclasses import replace as _replace
+
+    first = bill("B-1", "INC-A", 100_000)
+    with kit.uow() as uow:
+        uow.bills.add(first)
+        uow.commit()
+    with kit.uow() as uow:
+        uow.bills.save(_replace(first, insurer_fen=0, fund_fen=first.amount_fen,
+                                routing={**first.routing, "revision": 1}))
+        uow.commit()
+    with kit.uow() as uow:
+        got = uow.bills.get("B-1")
+        assert got is not None and got.fund_fen == first.amount_fen and got.routing["revision"] == 1
+        with pytest.raises(LookupError):
+            uow.bills.save(bill("B-9", "INC-A", 1))
+
+
+def test_an_incident_without_reported_parties_has_none_and_no_fleeing_plate(kit: Kit) -> None:
+    kit.copy_incident(facts())
+    with kit.uow() as uow:
+        assert uow.incidents.parties(facts().incident_id) == [] and uow.incidents.fled_plate(facts().incident_id) is None
+
+
 def test_ledger_postings_read_back_per_case_in_order_and_balance(kit: Kit) -> None:
     posted = advance_paid_entries("FC-1", 700_000, T0) + recovery_opened_entries("FC-1", 700_000, "司机", T0)
     with kit.uow() as uow:

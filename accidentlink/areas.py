@@ -10,6 +10,9 @@ query is by place, not by area), and before merging the intake takes a lock on e
 report's merge radius touches (1, 2 or 4 areas), in sorted order so two batches never deadlock.
 Two callers on either side of an edge therefore take the same locks, one waits for the other, and
 the second finds the first's incident: one incident per crash, with no lock wider than an area.
+
+``MERGE_RADIUS_M`` comes from ``accidentlink/rules/merge.json``; the tighter own-vehicle radius there may
+never exceed it (``MergeRules`` refuses that), so the locks built here always cover every merge.
 """
 from __future__ import annotations
 

@@ -165,6 +165,10 @@ async def stream(request: Request, p: Principal = Depends(dispatcher)) -> Stream
 
 @router.get("/api/incidents/{incident_id}", summary="One incident with report ids, orders, units, hospital and timeline")
 def get_incident(incident_id: str, request: Request, p: Principal = Depends(dispatcher)) -> dict[str, Any]:
+    """The incident with its `grade` (国务院令 493 art. 3), its orders with response-time figures, its timeline
+    across contexts, and `police_timers`: the police's and the parties' working-day limits (程序规定; determination
+    3 or 10, review request 3, review decision 30, mediation request 10), each with `due`, `state` (running, due,
+    overdue, expired, done), `flagged` and `calendar_years` (years the holiday calendar does not cover)."""
     from connectors.sql.dispatch import order_from_row
     from connectors.sql.models import OrderRow
     from dispatch.figures import order_figures

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,7 +154,25 @@ class Platform:
         return Response(status, parsed, hdrs)
 
     def get(self, path: str, token: str | None = None) -> Response:
-        return self.request("GET", path, token)
+        """A GET; a list asked for with ``limit`` above one page (200) follows ``X-Next-Cursor`` until it has
+        that many items or the list ends, as a client of the paged API does (``request`` gets one page)."""
+        res = self.request("GET", path, token)
+        url = urllib.parse.urlsplit(path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        wanted = int(query["limit"]) if query.get("limit", "").isdigit() else 0
+        if res.status != 200 or not isinstance(res.body, list) or wanted <= 200:
+            return res
+        items = list(res.body)
+        while len(items) < wanted:
+            cursor = res.headers.get("X-Next-Cursor") or res.headers.get("x-next-cursor")
+            if not cursor:
+                break
+            query.update(limit=str(wanted - len(items)), cursor=cursor)
+            res = self.request("GET", urllib.parse.urlunsplit(url._replace(query=urllib.parse.urlencode(query))), token)
+            if res.status != 200 or not isinstance(res.body, list):
+                return res
+            items += res.body
+        return Response(200, items, res.headers)
 
     def post(self, path: str, token: str | None = None, body: Any = None, **kw: Any) -> Response:
         return self.request("POST", path, token, body if body is not None else {}, **kw)

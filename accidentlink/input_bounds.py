@@ -9,6 +9,7 @@ outside it has no unit that could serve it, so it is refused rather than dispatc
 from __future__ import annotations
 
 import json
+import os
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,9 +20,20 @@ from typing import Any, Iterable
 EARTH_KM = 6371.0088
 
 
+REPORT_MAX_AGE_ENV = "ACCIDENTLINK_REPORT_MAX_AGE_DAYS"
+
+
 @lru_cache(maxsize=1)
 def rules() -> dict[str, Any]:
-    return json.loads(resources.files("accidentlink").joinpath("rules/input_bounds.json").read_text("utf-8"))
+    """The bounds of ``rules/input_bounds.json``. An operator replaying dead letters older than the report window
+    (after a long outage) widens it for that run with ``ACCIDENTLINK_REPORT_MAX_AGE_DAYS``."""
+    doc = json.loads(resources.files("accidentlink").joinpath("rules/input_bounds.json").read_text("utf-8"))
+    wider = os.environ.get(REPORT_MAX_AGE_ENV, "").strip()
+    if wider:
+        if not wider.isdigit() or not 1 <= int(wider) <= 3660:
+            raise ValueError(f"{REPORT_MAX_AGE_ENV} must be a whole number of days, 1..3660")
+        doc["times"]["report_max_age_days"] = int(wider)
+    return doc
 
 
 # ---------------------------------------------------------------- times

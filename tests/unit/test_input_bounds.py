@@ -228,3 +228,27 @@ def test_money_and_decision_bodies_with_duplicate_keys_or_lone_surrogates_are_42
     fine = client.post(path, content=b'{"amount_fen": 100, "accepted": true, "rescue_started_at": "x"}',
                        headers=_auth(c, role, **scope))
     assert fine.status_code != 500 and "duplicate" not in fine.text
+
+
+def test_an_operator_replaying_old_dead_letters_can_widen_the_report_window_and_nothing_else(monkeypatch) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from accidentlink import input_bounds
+
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+    old = now - timedelta(days=400)
+    try:
+        assert input_bounds.report_time_problem(old, now) is not None
+        monkeypatch.setenv(input_bounds.REPORT_MAX_AGE_ENV, "500")
+        input_bounds.rules.cache_clear()
+        assert input_bounds.report_time_problem(old, now) is None
+        assert input_bounds.report_time_problem(now + timedelta(hours=1), now) is not None  # the future stays refused
+        monkeypatch.setenv(input_bounds.REPORT_MAX_AGE_ENV, "forever")
+        input_bounds.rules.cache_clear()
+        import pytest
+
+        with pytest.raises(ValueError, match="whole number of days"):
+            input_bounds.rules()
+    finally:
+        monkeypatch.delenv(input_bounds.REPORT_MAX_AGE_ENV, raising=False)
+        input_bounds.rules.cache_clear()

@@ -32,8 +32,10 @@ def list_incidents(request: Request, limit: int = Depends(limit_param), status: 
             q = q.where(IncidentRow.status == status)
         first: list[dict[str, Any]] = []
         if flagged_first and status in (None, "open"):  # the desk: incidents with no unit nearby, whatever their age
-            first = [v for v in (repo.snapshot(s, r, with_timeline=False) for r in s.scalars(
-                _possibly_flagged().order_by(IncidentRow.first_reported_at.desc()).limit(limit))) if v["no_unit_nearby"]]
+            ids = [r.incident_id for r in s.scalars(
+                _possibly_flagged().order_by(IncidentRow.first_reported_at.desc()).limit(limit))]
+            views = repo.snapshots(s, set(ids))  # one query per table
+            first = [views[i] for i in ids if views[i]["no_unit_nearby"]]
         ids = {v["incident_id"] for v in first}
         rest = [repo.snapshot(s, r, with_timeline=False) for r in s.scalars(q) if r.incident_id not in ids]
         return (first + rest)[:limit]

@@ -65,8 +65,10 @@ def list_incidents(request: Request, response: Response,
             flagged_q = _possibly_flagged()
             if grade:
                 flagged_q = flagged_q.where(IncidentRow.fatalities >= grade_by_code(grade).min_deaths)
-            first = [v for v in (repo.snapshot(s, r, with_timeline=False) for r in s.scalars(
-                flagged_q.order_by(IncidentRow.first_reported_at.desc()).limit(page.limit))) if v["no_unit_nearby"]]
+            ids = [r.incident_id for r in s.scalars(flagged_q.order_by(IncidentRow.first_reported_at.desc())
+                                                    .limit(page.limit))]
+            views = repo.snapshots(s, set(ids))  # one query per table
+            first = [views[i] for i in ids if views[i]["no_unit_nearby"]]
         ids = {v["incident_id"] for v in first}
         rows = list(s.scalars(q.limit(page.limit + 1)))
         if len(rows) > page.limit:

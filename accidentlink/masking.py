@@ -82,3 +82,21 @@ def mask_record(value: Any) -> Any:
     if isinstance(value, str):
         return mask_text(value)
     return value
+
+
+def mask_known_names(value: Any, names: "list[str | None] | tuple[str | None, ...]") -> Any:
+    """Deep copy of a JSON-like value in which each of these known names (a structured field's person, e.g. the
+    driver a case names) is masked wherever it was also written into free text (a note, a reason)."""
+    parts = [p for n in names if n for p in (n, *n.split())]  # "李建国 身份证…": the whole and each word
+    known = sorted({p.strip() for p in parts if len(p.strip()) >= 2}, key=len, reverse=True)
+    if not known:
+        return value
+    if isinstance(value, dict):
+        return {k: mask_known_names(v, known) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_known_names(v, known) for v in value]
+    if isinstance(value, str):
+        for n in known:
+            value = value.replace(n, mask_name(n) or "")
+        return value
+    return value

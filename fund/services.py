@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from accidentlink.clock import iso
-from accidentlink.masking import mask_name
+from accidentlink.masking import mask_known_names, mask_name, mask_record, mask_text
 from fund.cases import (
     AlreadyPaid, CaseKind, CaseState, FundCase, FundEvent, HitAndRunSolved, InvalidState, SamePersonApprovedAndPays,
     SecondApprovalRequired, SplitChanged, approve, calendar_gaps, case_to_dict, change_split, deadlines, event_to_dict,
@@ -61,7 +61,10 @@ def case_view(f: CaseFile) -> dict[str, Any]:
     d = case_to_dict(f.case)
     d["status"] = d.pop("state")
     d["victim_ref"] = mask_name(d.get("victim_ref"))  # a relative's or victim's name is personal data
-    d.update({"eligible_fen": f.eligible_fen, "hospital_id": f.hospital_id, "notes": [n.to_json() for n in f.notes],
+    if d.get("responsible_party"):  # whom the fund recovers from: the desk needs the name, numbers in it masked
+        d["responsible_party"] = mask_text(d["responsible_party"])
+    d.update({"eligible_fen": f.eligible_fen, "hospital_id": f.hospital_id,
+              "notes": mask_record([n.to_json() for n in f.notes]),  # free text: numbers typed into it masked
               "overdue": [o.to_json() for o in f.overdue_flags], "updated_at": iso(f.updated_at), "version": f.version,
               "first_approval": f.first_approval.to_json() if f.first_approval else None})
     d["deadlines"] = {k: iso(v) for k, v in deadlines(f.case).items()}
@@ -97,8 +100,14 @@ def _flag_calendar(uow: FundUnitOfWork, f: CaseFile, at: datetime) -> CaseFile:
 
 def _message(f: CaseFile, change: str, event: dict[str, Any], at: datetime) -> dict[str, Any]:
     """A ``fund.cases`` message (fund-case/1): what changed, and the case after it."""
+    # a public topic: the people the case names are masked, also where a note repeats their name
+    names = [f.case.responsible_party, f.case.victim_ref, event.get("driver_ref")]
+    case = mask_known_names(case_view(f), [mask_text(n) if n else n for n in names])
+    case["responsible_party"] = mask_name(case.get("responsible_party"))
+    event = mask_known_names(mask_record({k: mask_name(v) if k in ("driver_ref", "responsible_party") and isinstance(v, str)
+                                          else v for k, v in event.items()}), names)
     return {"schema": "fund-case/1", "event_id": f"{f.case.case_id}:{f.version}:{change}", "case_id": f.case.case_id,
-            "incident_id": f.case.incident_id, "change": change, "at": iso(at), "event": event, "case": case_view(f)}
+            "incident_id": f.case.incident_id, "change": change, "at": iso(at), "event": event, "case": case}
 
 
 def _publish(uow: FundUnitOfWork, f: CaseFile, events: list[FundEvent], at: datetime) -> None:

@@ -87,14 +87,21 @@ def limit_param(request: Request, response: Response,
                                                     "(the rest: follow the X-Next-Cursor header)"),
                 cursor: str | None = Query(None, max_length=500,
                                            description="X-Next-Cursor of the previous page")) -> int:
-    """The rows a positional list route reads (``Page.fetch``); the route returns ``paged(request, rows)``."""
-    page = page_of(request, limit, cursor)
-    request.state.page, request.state.page_response = page, response
+    """The rows a positional list route reads (``Page.fetch``); the route returns ``paged(request, rows)``.
+    A bad ``limit`` or ``cursor`` is answered 422 by ``paged``, in the route's body: after the caller's
+    token and role were checked (a caller without the right gets 401/403 whatever its parameters)."""
+    try:
+        page, error = page_of(request, limit, cursor), None
+    except Unprocessable as e:
+        page, error = Page(request.url.path, 1), e
+    request.state.page, request.state.page_error, request.state.page_response = page, error, response
     return page.fetch
 
 
 def paged(request: Request, rows: list[Any]) -> list[Any]:
     """This page of ``rows`` (read with ``limit_param``'s count), and the next page's cursor when more follow."""
+    if request.state.page_error is not None:
+        raise request.state.page_error
     page: Page = request.state.page
     if len(rows) > page.offset + page.limit and page.offset + page.limit <= MAX_OFFSET:
         set_next(request, request.state.page_response, encode_cursor(page.route, o=page.offset + page.limit))

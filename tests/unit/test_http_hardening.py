@@ -162,3 +162,10 @@ def test_an_incident_waiting_for_units_keeps_its_notes_bounded() -> None:
         notes = with_note(notes, Note(at, "escalated" if i % 2 else "reassigned", "长" * 10_000))
     assert len(notes) == MAX_NOTES and all(len(n.text) <= MAX_TEXT for n in notes)
     assert notes[0].kind == "no_unit_available"  # how it started is kept
+
+
+@pytest.mark.parametrize("path", ["/api/units", "/api/fund/cases", "/api/claims", "/api/sms", "/api/incidents"])
+def test_paging_parameters_are_judged_after_the_callers_right(c: Any, path: str) -> None:
+    cl = client(c)
+    assert cl.get(f"{path}?cursor=bm90LW91cnM").status_code == 401
+    assert cl.get(f"{path}?cursor=bm90LW91cnM&limit=0", headers=token(c, "intake")).status_code == 403

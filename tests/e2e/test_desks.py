@@ -188,6 +188,20 @@ def test_the_fund_clerk_finds_a_case_and_sees_what_they_may_not_do_and_why(share
     expect(page.get_by_test_id("ledger-account").first).not_to_contain_text("fund.")
     page.screenshot(path=str(artifacts / "fund-paid-en.png"))
 
+    # the hospital learns of the payment from the fund's events
+    hid = case["hospital_id"]
+    logout(page)
+    page.get_by_test_id("lang-toggle").click()
+    sign_in(page, p.base_url, p.token("hospital", "急诊科", hospital=hid), desk="hospital", hospital=hid)
+    adm = next(a for a in p.get(f"/api/hospitals/{hid}/admissions?limit=5000", p.token("hospital", "查", hospital=hid)).body
+               if a["incident_id"] == case["incident_id"])
+    card = page.locator(f'[data-testid="admission-card"][data-adm="{adm["admission_id"]}"]')
+    expect(card).to_be_visible(timeout=15_000)
+    card.click()
+    expect(page.get_by_test_id("payment-fund")).to_contain_text("已付款", timeout=20_000)
+    expect(page.get_by_test_id("payment-fund")).to_contain_text("¥25,000.00")
+    page.screenshot(path=str(artifacts / "hospital-paid-by-fund.png"))
+
 
 # ------------------------------------------------------------------------------------------ the insurer
 def test_the_insurer_finds_a_claim_by_plate_and_gets_a_second_look_above_the_limit(shared_platform, page, artifacts):  # type: ignore[no-untyped-def]

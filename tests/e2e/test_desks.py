@@ -106,9 +106,10 @@ def test_the_hospitals_notice_follows_the_incident_and_its_bill_reads_in_words(s
 
 
 # ------------------------------------------------------------------------------------------ the fund clerk
-def _fund_case(p, dispatcher):  # type: ignore[no-untyped-def]
-    """A hit-and-run with an injured victim, admitted and billed 25,000 yuan: a case waiting for approval."""
-    r = report(lat=36.4301, lon=115.9001, injured=1, movable=False, hit_and_run=True)
+def _fund_case(p, dispatcher, lat: float = 36.4301):  # type: ignore[no-untyped-def]
+    """A hit-and-run with an injured victim, admitted and billed 25,000 yuan: a case waiting for approval (each
+    caller gives its own place, or the reports would merge into one incident)."""
+    r = report(lat=lat, lon=115.9001, injured=1, movable=False, hit_and_run=True)
     send(p, r)
     inc = incident_of(p, dispatcher, r["report_id"])
     hid, adm = inc["hospital_id"], inc["admission_id"]
@@ -349,7 +350,7 @@ def test_every_desk_and_tab_speaks_one_language_at_a_time(shared_platform, page,
     p = shared_platform
     dispatcher = p.token("dispatcher", "调度员")
     # something on every desk: a billed hit-and-run (a fund case, an admission) and an insured injured party (a claim)
-    _fund_case(p, dispatcher)
+    _fund_case(p, dispatcher, lat=36.5101)
     insured = report(lat=36.4701, lon=115.9401, injured=1, movable=False,
                      parties=[party(f"鲁P{uuid.uuid4().int % 100000:05d}", "PICC")])
     send(p, insured)

@@ -66,6 +66,22 @@ class CasualtiesCounted:
     at: datetime
 
 
+@dataclass(frozen=True)
+class PayerProgress:
+    """A payer's step on an incident's costs, from its own events: the fund's case (``fund.cases``: approved,
+    paid, rejected) or the insurer's claim for one vehicle (``claims.events``: agreed, paid, refused)."""
+
+    event_id: str
+    incident_id: str
+    payer: str                  # fund, insurer
+    status: str
+    amount_fen: int | None
+    ref: str                    # the case or claim number
+    at: datetime
+    plate: str | None = None    # insurer: the vehicle whose 交强险 pays
+    insurer: str | None = None
+
+
 # ---------------------------------------------------------------- commands
 @dataclass(frozen=True)
 class ConfirmAdmission:

@@ -46,6 +46,7 @@ class Admission:
     ambulance: Mapping[str, Any] | None = None   # the ambulance bringing them: unit_id, status, at (its last report)
     withdrawn_at: datetime | None = None
     withdrawn_reason: str | None = None          # incident_closed, redirected (the ambulance goes elsewhere)
+    payments: Mapping[str, Any] | None = None    # fund / insurer -> status, amount_fen, at, ref (their events)
 
 
 @dataclass(frozen=True)

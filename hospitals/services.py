@@ -25,7 +25,7 @@ from fund.payer import LIABILITY_DEGREES, answering_vehicle
 from fund.payer_reasons import reasons_json
 from hospitals.bill_reasons import explain, why_insurer_pays_nothing
 from hospitals.commands import (AdmissionsQuery, AmbulanceAssigned, CasualtiesCounted, ConfirmAdmission, IncidentClosed,
-                                PeopleQuery, PreArrivalNotice, RecordBill, RecordLiability, UnitStatusReported)
+                                PayerProgress, PeopleQuery, PreArrivalNotice, RecordBill, RecordLiability, UnitStatusReported)
 from hospitals.ports import Admission, HospitalBill, HospitalsUnitOfWork, IncidentFacts
 
 
@@ -73,6 +73,7 @@ def admission_view(uow: HospitalsUnitOfWork, a: Admission) -> dict[str, Any]:
         "eta_at": iso(a.eta_at) if a.eta_at else None, "notified_at": iso(a.notified_at),
         "confirmed_at": iso(a.confirmed_at) if a.confirmed_at else None,
         "ambulance": dict(a.ambulance) if a.ambulance else None,
+        "payments": dict(a.payments) if a.payments else {},
         "withdrawn_at": iso(a.withdrawn_at) if a.withdrawn_at else None, "withdrawn_reason": a.withdrawn_reason,
         "incident": {"severity": inc.severity, "hit_and_run": inc.hit_and_run, 
                      "address": mask_text(inc.address) if inc.address else inc.address,
@@ -208,6 +209,28 @@ def incident_closed(event: IncidentClosed, uow: HospitalsUnitOfWork) -> int:
                 uow.admissions.save(_withdrawn(a, "incident_closed", event.at))
                 uow.timeline.add(a.incident_id, "pre_arrival_withdrawn", event.at, hospital_id=a.hospital_id,
                                  admission_id=a.admission_id, reason="incident_closed")
+                n += 1
+        uow.inbox.mark(event.event_id, event.at)
+        uow.commit()
+    return n
+
+
+def payer_progress(event: PayerProgress, uow: HospitalsUnitOfWork) -> int:
+    """How a payer stands on the incident's bills (the hospital learns of approvals and payments from the fund's
+    and the insurers' events): recorded on each admission with a bill that payer owes a share of. Returns how
+    many admissions changed."""
+    with uow:
+        if uow.inbox.seen(event.event_id):
+            return 0
+        n = 0
+        for a in uow.admissions.of_incident(event.incident_id):
+            bills = uow.bills.of_admission(a.admission_id)
+            owes = [b for b in bills if (b.fund_fen > 0 if event.payer == "fund" else b.insurer_fen > 0 and (
+                event.plate is None or (b.routing or {}).get("vehicle_plate") in (None, event.plate)))]
+            if owes:
+                step = {"status": event.status, "amount_fen": event.amount_fen, "at": iso(event.at), "ref": event.ref,
+                        **({"insurer": event.insurer} if event.insurer else {})}
+                uow.admissions.save(replace(a, payments={**(a.payments or {}), event.payer: step}))
                 n += 1
         uow.inbox.mark(event.event_id, event.at)
         uow.commit()

@@ -26,7 +26,8 @@ from connectors.sql.models import AdmissionRow, BillRow, HospitalRow
 from connectors.sql.outbox import emit
 from connectors.sql.store_uow import SqlInbox, StoreUnitOfWork
 from hospitals import services
-from hospitals.commands import (AmbulanceAssigned, CasualtiesCounted, IncidentClosed, PreArrivalNotice, RecordLiability,
+from hospitals.commands import (AmbulanceAssigned, CasualtiesCounted, IncidentClosed, PayerProgress, PreArrivalNotice,
+                                RecordLiability,
                                 UnitStatusReported)
 from hospitals.ports import Admission, Hospital, HospitalBill, IncidentFacts
 
@@ -50,7 +51,8 @@ def write(row: Any, rec: Any, **differ: Any) -> Any:
 
 
 def admission(r: AdmissionRow) -> Admission:
-    return record(Admission, r, injuries=dict(r.injuries or {}), ambulance=dict(r.ambulance) if r.ambulance else None)
+    return record(Admission, r, injuries=dict(r.injuries or {}), ambulance=dict(r.ambulance) if r.ambulance else None,
+                  payments=dict(r.payments) if r.payments else None)
 
 
 def bill(r: BillRow) -> HospitalBill:
@@ -100,13 +102,13 @@ class SqlAdmissions:
         return [admission(r) for r in self._s.scalars(q.order_by(AdmissionRow.notified_at, AdmissionRow.admission_id))]
 
     def add(self, a: Admission) -> None:
-        self._s.add(write(AdmissionRow(), a, injuries=dict(a.injuries), ambulance=_json(a.ambulance)))
+        self._s.add(write(AdmissionRow(), a, injuries=dict(a.injuries), ambulance=_json(a.ambulance), payments=_json(a.payments)))
 
     def save(self, a: Admission) -> None:
         row = self._s.get(AdmissionRow, a.admission_id)
         if row is None:
             raise LookupError(f"no admission {a.admission_id} to save")
-        write(row, a, injuries=dict(a.injuries), ambulance=_json(a.ambulance))
+        write(row, a, injuries=dict(a.injuries), ambulance=_json(a.ambulance), payments=_json(a.payments))
 
 
 def _json(m: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -237,9 +239,16 @@ class HospitalsHandler:
                                                       ctx.now), self.uows(ctx.consumer, joining=ctx.session))
 
     def topics(self) -> dict[str, Callable[[list[RawMessage]], None]]:
-        return {"incidents": self.on_incident_changes, "claims.events": self.on_claim_events}
+        return {"incidents": self.on_incident_changes, "fund.cases": self.on_payer_events,
+                "claims.events": self.on_claim_events}
 
     def on_claim_events(self, messages: list[RawMessage]) -> None:
+        """Claims' changes: liability decided re-routes the bills; the insurers' steps show on them (two disjoint
+        sets of changes, so no event is acted on twice)."""
+        self.on_liability_decided(messages)
+        self.on_payer_events(messages)
+
+    def on_liability_decided(self, messages: list[RawMessage]) -> None:
         """Liability decided in claims (the quick-handling table's agreement or the police's online determination,
         one ``liability_determined`` message per claim of the incident): every bill of the incident is routed
         again, once per determination (the same shares twice change nothing)."""
@@ -258,6 +267,19 @@ class HospitalsHandler:
                                               province=self.province)
                 except services.AdmissionError as e:  # no copy of the incident, or plates it does not know
                     log.warning("hospitals: liability of %s not applied: %s", v["incident_id"], e)
+
+    def on_payer_events(self, messages: list[RawMessage]) -> None:
+        """The fund's and the insurers' steps on the costs of incidents (approved, agreed, paid, refused), each once,
+        in one transaction: the hospital sees how each bill is being paid."""
+        now = self.clock.now()
+        steps = [s for event_id, v in readable_events(CONSUMER, messages, "event_id")
+                 if (s := payer_step(event_id, v, now)) is not None]
+        if not steps:
+            return
+        with self.db.uow() as tx:
+            uow = self.uows(CONSUMER, joining=tx.session)
+            for step in steps:
+                services.payer_progress(step, uow)
             tx.commit()
 
     def on_incident_changes(self, messages: list[RawMessage]) -> None:
@@ -294,3 +316,25 @@ def follow(event_id: str, change: Mapping[str, Any], now: datetime, uow: "servic
                                                          str(change["unit_status"]), now), uow)
     elif kind == "closed":
         services.incident_closed(IncidentClosed(event_id, incident_id, now), uow)
+
+
+FUND_STEPS = {"AdvanceApproved": "approved", "AdvancePaid": "paid", "AdvanceRejected": "rejected"}
+CLAIM_STEPS = {"agreed": "agreed", "paid": "paid", "refused": "refused"}
+
+
+def payer_step(event_id: str, v: Mapping[str, Any], now: datetime) -> PayerProgress | None:
+    """A ``fund.cases`` (fund-case/1) or ``claims.events`` (claim/1) message as a payer's step, when it is one."""
+    if not isinstance(v.get("incident_id"), str):
+        return None
+    if v.get("schema") == "fund-case/1" and v.get("change") in FUND_STEPS:
+        ev = v.get("event") or {}
+        return PayerProgress(event_id, v["incident_id"], "fund", FUND_STEPS[v["change"]],
+                             ev.get("amount_fen") if isinstance(ev.get("amount_fen"), int) else None,
+                             str(v.get("case_id") or ""), now)
+    if v.get("schema") == "claim/1" and v.get("change") in CLAIM_STEPS:
+        c = v.get("claim") or {}
+        amount = c.get("paid_fen") if v["change"] == "paid" else c.get("assessed_fen")
+        return PayerProgress(event_id, v["incident_id"], "insurer", CLAIM_STEPS[v["change"]],
+                             amount if isinstance(amount, int) else None, str(v.get("claim_id") or ""), now,
+                             plate=c.get("plate"), insurer=v.get("insurer"))
+    return None

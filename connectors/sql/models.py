@@ -259,6 +259,8 @@ class AdmissionRow(Base):
     ambulance: Mapped[dict[str, Any] | None]
     withdrawn_at: Mapped[datetime | None]
     withdrawn_reason: Mapped[str | None] = mapped_column(String(40))
+    # how the payers stand on this admission's bills (fund / insurer: status, amount_fen, at, ref), from their events
+    payments: Mapped[dict[str, Any] | None]
     __table_args__ = (UniqueConstraint("incident_id", "hospital_id", name="uq_admissions_incident_hospital"),)
 
 

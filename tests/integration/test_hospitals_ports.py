@@ -151,6 +151,27 @@ def test_an_admission_reads_back_as_it_was_added_and_then_saved(kit: Kit) -> Non
         assert uow.admissions.get("ADM-1") == confirmed
 
 
+def test_an_incidents_admissions_come_oldest_first_with_their_ambulance_withdrawal_and_payments(kit: Kit) -> None:
+    """What the notice's follow-up keeps (hospitals_0002): the ambulance, why it was withdrawn, the payers' steps."""
+    with kit.uow() as uow:
+        uow.hospitals.add(OTHER)
+        uow.commit()
+    first = admission("ADM-1", minutes=0)
+    second = admission("ADM-2", hospital_id=OTHER.hospital_id, minutes=5)
+    add(kit, second, first, admission("ADM-3", "INC-2"))
+    followed = replace(first, status="withdrawn", withdrawn_at=T0 + timedelta(minutes=6), withdrawn_reason="redirected",
+                       ambulance={"unit_id": "LC-120-1", "status": "en_route", "at": "2026-11-22T08:03:00+08:00"},
+                       payments={"fund": {"status": "paid", "amount_fen": 700_000, "at": "2026-11-22T10:00:00+08:00",
+                                          "ref": "FC-1"}})
+    with kit.uow() as uow:
+        uow.admissions.save(followed)
+        uow.commit()
+    with kit.uow() as uow:
+        assert [a.admission_id for a in uow.admissions.of_incident("INC-1")] == ["ADM-1", "ADM-2"]
+        assert uow.admissions.of_incident("INC-1")[0] == followed
+        assert uow.admissions.of_incident("INC-NOPE") == []
+
+
 def test_an_admission_added_in_a_unit_of_work_is_found_in_it(kit: Kit) -> None:
     """Two notices of one admission in one batch: the second finds the first's admission."""
     with kit.uow() as uow:

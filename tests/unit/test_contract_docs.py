@@ -266,7 +266,7 @@ READS = {
     "dispatch": {"intake.incident-facts", "incidents"},
     "rescue-fund": {"intake.incident-facts", "hospitals.bills"},
     "claims": {"intake.incident-facts", "hospitals.bills"},
-    "hospitals": {"intake.incident-facts", "incidents", "claims.events"},
+    "hospitals": {"intake.incident-facts", "incidents", "fund.cases", "claims.events"},
 }
 
 

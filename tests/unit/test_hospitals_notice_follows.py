@@ -94,3 +94,31 @@ def test_the_entry_point_follows_dispatchs_changes_in_order() -> None:
     assert a.ambulance == {"unit_id": "LC-120-1", "status": "en_route", "at": a.ambulance["at"]}
     assert a.status == "withdrawn" and a.withdrawn_reason == "incident_closed"
     assert not waiting
+
+
+def test_the_hospital_sees_how_the_insurer_and_the_fund_pay_its_bill() -> None:
+    """A bill split between PICC and the fund: the claim's and the case's steps reach the admission."""
+    from connectors.sql.hospitals import payer_step
+    from tests.unit.test_hospitals_services import INSURED
+
+    desk = Desk()
+    desk.admitted(INSURED)
+    desk.bill(2_500_000)  # 18,000 yuan PICC, 7,000 yuan the fund
+    fund_paid = payer_step("event_id:F-1", {"schema": "fund-case/1", "event_id": "F-1", "incident_id": INCIDENT,
+                                            "case_id": "FC-1", "change": "AdvancePaid",
+                                            "event": {"type": "AdvancePaid", "amount_fen": 700_000}}, at(90))
+    other_car = payer_step("event_id:C-0", {"schema": "claim/1", "event_id": "C-0", "incident_id": INCIDENT,
+                                            "claim_id": "CL-0", "insurer": "CPIC", "change": "paid",
+                                            "claim": {"plate": "鲁P00000", "paid_fen": 1}}, at(95))
+    insurer_paid = payer_step("event_id:C-1", {"schema": "claim/1", "event_id": "C-1", "incident_id": INCIDENT,
+                                               "claim_id": "CL-1", "insurer": "PICC", "change": "paid",
+                                               "claim": {"plate": INSURED.plate, "paid_fen": 1_800_000}}, at(100))
+    assert payer_step("event_id:X", {"schema": "claim/1", "incident_id": INCIDENT, "change": "assessed"}, at(1)) is None
+    assert H.payer_progress(fund_paid, desk.uow()) == 1
+    assert H.payer_progress(other_car, desk.uow()) == 0, "another vehicle's claim owes nothing on this bill"
+    assert H.payer_progress(insurer_paid, desk.uow()) == 1
+    view = H.list_admissions(AdmissionsQuery(HOSPITAL, 10), desk.uow())[0]
+    assert view["payments"]["fund"] == {"status": "paid", "amount_fen": 700_000, "at": view["payments"]["fund"]["at"],
+                                        "ref": "FC-1"}
+    assert view["payments"]["insurer"]["status"] == "paid" and view["payments"]["insurer"]["amount_fen"] == 1_800_000
+    assert H.payer_progress(insurer_paid, desk.uow()) == 0, "the same event twice changes nothing"

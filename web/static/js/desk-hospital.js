@@ -104,6 +104,7 @@ export function mountHospital(root, shell) {
       ${a.status === "notified" ? `<div class="cta"><button class="btn btn-go btn-lg" data-act="confirm" data-testid="confirm-admission">✚ ${esc(t("hosp.confirm"))}</button></div>` : ""}`;
     const bills = `
       <section class="block" id="last-split">${S.lastBill && S.lastBill.admission_id === a.admission_id ? splitHtml(S.lastBill, true) : ""}</section>
+      ${payerStatusHtml(a)}
       <section class="block"><h4>${esc(t("hosp.bills"))}</h4>
         ${(a.bills || []).length ? `<table class="tbl"><thead><tr><th>${esc(t("hosp.bill_id"))}</th><th class="num">${esc(t("hosp.total"))}</th><th class="num">${esc(t("hosp.insurer"))}</th><th class="num">${esc(t("hosp.fund"))}</th><th class="num">${esc(t("hosp.uncovered"))}</th><th>${esc(t("hosp.why"))}</th></tr></thead><tbody>
           ${a.bills.map((b) => `<tr><td><div class="mono">${esc(b.bill_id)}</div><div class="muted small">${esc(fmtTime(b.created_at))}</div></td>
@@ -173,6 +174,19 @@ export function mountHospital(root, shell) {
       ${b.insurer_pays_nothing ? `<p class="notice" data-testid="insurer-pays-nothing"><b>${esc(t("hosp.insurer_nothing"))}</b> ${esc(said(b.insurer_pays_nothing))}</p>` : ""}
       ${reasons.length ? `<div class="reasons"><h5>${esc(t("hosp.reasons"))}</h5>${reasonsList(b)}</div>` : ""}
     </div>`;
+  }
+
+  // how the insurer and the fund are paying this admission's bills, from their own events
+  function payerStatusHtml(a) {
+    if (!(a.bills || []).length) return "";
+    const owes = { insurer: a.bills.some((b) => b.payers.insurer_fen > 0), fund: a.bills.some((b) => b.payers.fund_fen > 0) };
+    const rows = ["insurer", "fund"].filter((k) => owes[k]).map((k) => {
+      const st = (a.payments || {})[k];
+      const label = k === "insurer" ? `${t("hosp.insurer")}${st && st.insurer ? ` · ${st.insurer}` : ""}` : t("hosp.fund");
+      return `<div data-testid="payment-${k}"><dt>${esc(label)}</dt><dd>${esc(st ? tOr("hosp.pay." + st.status, t("hosp.pay.other")) : t("hosp.pay.waiting"))}
+        ${st && st.amount_fen !== null && st.amount_fen !== undefined ? ` · ${esc(fmtFen(st.amount_fen))}` : ""}${st ? ` <span class="muted small">${esc(fmtTime(st.at))}</span>` : ""}</dd></div>`;
+    }).join("");
+    return rows ? `<section class="block"><h4>${esc(t("hosp.payments"))}</h4><dl class="facts facts-wide">${rows}</dl></section>` : "";
   }
 
   function said(r) { return lang() === "en" ? r.en : r.zh; }

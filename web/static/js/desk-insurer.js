@@ -82,7 +82,7 @@ export function mountInsurer(root, shell) {
   }
 
   function deadlineText(d) {
-    const label = `${tOr("clm.dl." + d.step, t("clm.dl.other"))}（${t("clm.dl.days", { n: d.days })}）`;
+    const label = t("clm.dl.label", { step: tOr("clm.dl." + d.step, t("clm.dl.other")), days: t("clm.dl.days", { n: d.days }) });
     if (d.done_at) return `<span class="muted">${esc(label)} · ${esc(t("clm.dl.done"))} ${esc(fmtTime(d.done_at, { seconds: false }))}</span>`;
     const left = (Date.parse(d.due) - Date.now()) / 1000;
     return `<span class="${left < 0 ? "late-text" : left < 86400 ? "warn-text" : ""}">${esc(label)} · ${esc(left < 0 ? t("clm.dl.late", { age: fmtAge(-left) }) : t("clm.dl.left", { age: fmtAge(left) }))}</span>`;

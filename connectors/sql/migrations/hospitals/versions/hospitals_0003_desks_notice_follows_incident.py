@@ -22,10 +22,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('ambulance', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('withdrawn_at', connectors.sql.models.AwareDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('withdrawn_reason', sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column('payments', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('admissions', schema=None) as batch_op:
+        batch_op.drop_column('payments')
         batch_op.drop_column('withdrawn_reason')
         batch_op.drop_column('withdrawn_at')
         batch_op.drop_column('ambulance')

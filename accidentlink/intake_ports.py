@@ -26,6 +26,15 @@ class IncidentClosed:
     at: datetime
 
 
+@dataclass(frozen=True)
+class IncidentReopened:
+    """A ``reopened`` change on ``incidents`` (the dispatcher reopened a closed incident), handled at ``at``."""
+
+    event_id: str
+    incident_id: str
+    at: datetime
+
+
 @runtime_checkable
 class IncidentRepository(Protocol):
     """The unified incidents. Their ``report_ids`` are those of the reports recorded in them, oldest first
@@ -50,6 +59,9 @@ class IncidentRepository(Protocol):
 
     def close(self, incident_id: str, at: datetime) -> bool:
         """Closed: it takes no more reports. False when there is no such incident or it was closed already."""
+
+    def reopen(self, incident_id: str, at: datetime) -> bool:
+        """Open again: it takes reports again. False when there is no such incident or it is open."""
 
 
 @runtime_checkable

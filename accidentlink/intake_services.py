@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from accidentlink.clock import iso
 from accidentlink.incidents import IncidentFacts, choose_incident, facts_json, merge, open_incident
-from accidentlink.intake_ports import IncidentClosed, IntakeUnitOfWork
+from accidentlink.intake_ports import IncidentClosed, IncidentReopened, IntakeUnitOfWork
 from accidentlink.reports import AccidentReport, InvalidReport
 
 FACTS_SCHEMA = "incident-facts/1"
@@ -81,6 +81,17 @@ def merge_report(report: AccidentReport, uow: IntakeUnitOfWork, geodesic_m: Geod
         uow.events.facts_changed(facts.incident_id, facts_message(facts, payload, change, at, version), at)
         uow.commit()
     return facts
+
+
+def reopen_incident(event: IncidentReopened, uow: IntakeUnitOfWork) -> bool:
+    """An incident the dispatcher reopened takes reports again (once per event). False when it was open here."""
+    with uow:
+        if uow.inbox.seen(event.event_id):
+            return False
+        reopened = uow.incidents.reopen(event.incident_id, event.at)
+        uow.inbox.mark(event.event_id, event.at)
+        uow.commit()
+    return reopened
 
 
 def close_incident(event: IncidentClosed, uow: IntakeUnitOfWork) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from accidentlink import intake_services as services
 from accidentlink.clock import Clock
 from accidentlink.incidents import IncidentFacts
-from accidentlink.intake_ports import IncidentClosed
+from accidentlink.intake_ports import IncidentClosed, IncidentReopened
 from accidentlink.pipeline import INCIDENTS_TOPIC, Context, RawMessage, TopicNames, changes_among, readable_events
 from accidentlink.reports import AccidentReport
 from connectors.sql import batch
@@ -64,6 +64,13 @@ class SqlIncidents:
         if row is None or row.status == "closed":
             return False
         row.status, row.closed_at, row.updated_at = "closed", at, at
+        return True
+
+    def reopen(self, incident_id: str, at: datetime) -> bool:
+        row = repo.incident(self._s, incident_id)
+        if row is None or row.status != "closed":
+            return False
+        row.status, row.closed_at, row.updated_at = "open", None, at
         return True
 
 
@@ -177,13 +184,18 @@ class IntakeMerge:
 
 
 class IntakeHandler:
-    """Intake's own reaction to changes others made: a closed incident takes no more reports."""
+    """Intake's own reaction to changes others made: a closed incident takes no more reports, a reopened one
+    takes them again."""
 
     def __init__(self, uows: IntakeUows, clock: Clock):
         self.uows, self.clock = uows, clock
 
     def on_incident_changes(self, messages: list[RawMessage]) -> None:
-        """Each ``closed`` change in its own unit of work; the other changes are not the intake's business."""
+        """Each ``closed`` or ``reopened`` change, in order, in its own unit of work; the other changes are not the
+        intake's business."""
         now = self.clock.now()
-        for event_id, v in readable_events(CONSUMER, changes_among(messages, "closed"), "event_id"):
-            services.close_incident(IncidentClosed(event_id, v["incident_id"], now), self.uows(CONSUMER))
+        for event_id, v in readable_events(CONSUMER, changes_among(messages, "closed", "reopened"), "event_id"):
+            if v.get("change") == "reopened":
+                services.reopen_incident(IncidentReopened(event_id, v["incident_id"], now), self.uows(CONSUMER))
+            else:
+                services.close_incident(IncidentClosed(event_id, v["incident_id"], now), self.uows(CONSUMER))

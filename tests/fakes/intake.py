@@ -71,6 +71,13 @@ class FakeIncidents:
         self._s.incidents[incident_id] = replace(f, status="closed")
         return True
 
+    def reopen(self, incident_id: str, at: datetime) -> bool:
+        f = self._s.incidents.get(incident_id)
+        if f is None or f.status != "closed":
+            return False
+        self._s.incidents[incident_id] = replace(f, status="open")
+        return True
+
 
 class FakeReports:
     def __init__(self, state: IntakeState):

@@ -116,6 +116,21 @@ def test_candidates_are_the_open_incidents_near_the_point_and_in_the_window(kit:
     assert found[0] == near
 
 
+def test_a_reopened_incident_is_a_candidate_again_and_reopen_is_once(kit: Kit) -> None:
+    inc = recorded(kit, a_report("122-REOPEN", HERE[0] + 50 / M_PER_DEG_LAT, HERE[1]))
+    with kit.uow() as uow:
+        assert not uow.incidents.reopen(inc.incident_id, T0)  # open: nothing to reopen
+        assert uow.incidents.close(inc.incident_id, T0 + timedelta(minutes=1))
+        uow.commit()
+    with kit.uow() as uow:
+        assert uow.incidents.candidates(*HERE, T0 + timedelta(minutes=2)) == []
+        assert uow.incidents.reopen(inc.incident_id, T0 + timedelta(minutes=2))
+        assert not uow.incidents.reopen("INC-NONE", T0)
+        uow.commit()
+    with kit.uow() as uow:
+        assert [f.incident_id for f in uow.incidents.candidates(*HERE, T0 + timedelta(minutes=3))] == [inc.incident_id]
+
+
 def test_a_known_report_maps_to_its_incident_and_a_new_one_to_none(kit: Kit) -> None:
     first, second = a_report("122-K1"), a_report("120-K1", minutes=2, source="120")
     facts = recorded(kit, first, second)

@@ -9,8 +9,8 @@ from typing import Any
 from accidentlink.areas import area_of
 from accidentlink.clock import CST, iso
 from accidentlink.incidents import IncidentFacts, incident_id_for
-from accidentlink.intake_ports import IncidentClosed
-from accidentlink.intake_services import close_incident, merge_report
+from accidentlink.intake_ports import IncidentClosed, IncidentReopened
+from accidentlink.intake_services import close_incident, merge_report, reopen_incident
 from accidentlink.reports import AccidentReport, parse_report
 from connectors.geo import geodesic_m
 from tests.fakes.intake import FakeIntakeUnitOfWork, IntakeState
@@ -33,6 +33,10 @@ class Intake:
         r: AccidentReport = parse_report(json.dumps(report(lat=lat, lon=lon, at=at, report_id=report_id, **kw),
                                                     ensure_ascii=False))
         return merge_report(r, FakeIntakeUnitOfWork(self.state), geodesic_m, at=at + timedelta(seconds=5))
+
+    def reopened(self, incident_id: str, event_id: str = "event_id:reopened-1") -> bool:
+        return reopen_incident(IncidentReopened(event_id, incident_id, T0 + timedelta(hours=2)),
+                               FakeIntakeUnitOfWork(self.state))
 
     def closed(self, incident_id: str, event_id: str = "event_id:closed-1") -> bool:
         return close_incident(IncidentClosed(event_id, incident_id, T0 + timedelta(hours=1)),
@@ -84,6 +88,17 @@ def test_a_closed_incident_takes_no_more_reports() -> None:
     b = intake.call("120-A", minutes=5, source="120")
     assert b.incident_id != a.incident_id and b.report_ids == ("120-A",)
     assert intake.state.incidents[a.incident_id].status == "closed"
+
+
+def test_a_reopened_incident_takes_the_next_report_again() -> None:
+    intake = Intake()
+    a = intake.call("122-A")
+    intake.closed(a.incident_id)
+    assert intake.reopened(a.incident_id)
+    assert not intake.reopened(a.incident_id)  # the same event again: a no-op
+    assert not intake.reopened(a.incident_id, "event_id:reopened-2")  # open already
+    b = intake.call("120-A", minutes=5, source="120")
+    assert b.incident_id == a.incident_id and b.report_ids == ("122-A", "120-A")
 
 
 def test_a_redelivered_report_changes_nothing() -> None:

@@ -16,6 +16,7 @@ from hospitals.services import bill_json
 from web.auth import Principal
 from web.deps import container, limit_param, mutate, paged, require
 from web.errors import NotFound, Unprocessable
+from web.paging import MAX_OFFSET, encode_cursor, set_next
 from web.strict_json import StrictJsonRoute
 
 router = APIRouter(tags=["rescue fund"], route_class=StrictJsonRoute)  # duplicate keys: 422
@@ -35,16 +36,20 @@ def cases(request: Request, limit: int = Depends(limit_param), status: str | Non
 
 @router.get("/api/fund/queue", summary="Review queue: cases awaiting decision or payment, searched, filtered and "
                                        "sorted on the server (soonest deadline first); X-Total-Count: how many match")
-def queue(request: Request, response: Response,
-          limit: int = Query(100, ge=1, le=200, description="a page, at most 200 (offset for the next)"),
+def queue(request: Request, response: Response, limit: int = Depends(limit_param),
           q: str = Query("", max_length=60, description="part of a case number, incident number or hospital id"),
           status: str | None = Query(None, max_length=30), kind: str | None = Query(None, max_length=30),
           overdue: bool = False, sort: str = Query("deadline", description="deadline, newest, oldest or amount"),
           offset: int = Query(0, ge=0, le=1_000_000), p: Principal = Depends(admin)) -> list[dict[str, Any]]:
     if sort not in F.QUEUE_SORTS:
         raise Unprocessable(f"sort must be one of {', '.join(F.QUEUE_SORTS)}")
-    items, total = F.review_queue_page(C.QueueQuery(limit, q, status, kind, overdue, sort, offset), _reading(request))
+    page = request.state.page  # limit_param: at most 200 an answer, the next page by X-Next-Cursor
+    start = offset + page.offset
+    items, total = F.review_queue_page(C.QueueQuery(page.limit, q, status, kind, overdue, sort, start),
+                                       _reading(request))
     response.headers["X-Total-Count"] = str(total)
+    if start + page.limit < total and page.offset + page.limit <= MAX_OFFSET:
+        set_next(request, response, encode_cursor(page.route, o=page.offset + page.limit))
     now = container(request).clock.now()
     return [F.with_countdown(v, now) for v in items]
 

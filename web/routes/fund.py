@@ -43,6 +43,8 @@ def queue(request: Request, response: Response, limit: int = Depends(limit_param
           offset: int = Query(0, ge=0, le=1_000_000), p: Principal = Depends(admin)) -> list[dict[str, Any]]:
     if sort not in F.QUEUE_SORTS:
         raise Unprocessable(f"sort must be one of {', '.join(F.QUEUE_SORTS)}")
+    if request.state.page_error is not None:  # a bad limit or cursor (judged after the caller's role)
+        raise request.state.page_error
     page = request.state.page  # limit_param: at most 200 an answer, the next page by X-Next-Cursor
     start = offset + page.offset
     items, total = F.review_queue_page(C.QueueQuery(page.limit, q, status, kind, overdue, sort, start),

@@ -132,3 +132,11 @@ def shared_platform(kafka: str, tmp_path_factory: pytest.TempPathFactory):  # ty
             yield p
         finally:
             p.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that drives Chromium (takes ``page``) is marked ``browser``: scripts/test.sh runs those on
+    SQLite only, the PostgreSQL run keeps the tests whose outcome depends on the database."""
+    for item in items:
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)

@@ -267,6 +267,7 @@ class HospitalsHandler:
                                               province=self.province)
                 except services.AdmissionError as e:  # no copy of the incident, or plates it does not know
                     log.warning("hospitals: liability of %s not applied: %s", v["incident_id"], e)
+            tx.commit()
 
     def on_payer_events(self, messages: list[RawMessage]) -> None:
         """The fund's and the insurers' steps on the costs of incidents (approved, agreed, paid, refused), each once,

@@ -143,7 +143,7 @@ def test_a_minor_crash_with_an_uninsured_vehicle_gets_police_and_the_dispatcher_
         for i in p.get("/api/incidents?limit=5000", dispatcher).body:
             if r["report_id"] in i["report_ids"] and i["orders"] and any(n["kind"] == "quick_refused" for n in i["notes"]):
                 return i
-    i = wait_for(inc, 30, what="police order and the reason quick handling was refused")
+    i = wait_for(inc, 60, what="police order and the reason quick handling was refused")
     assert [o["service"] for o in i["orders"]] == ["122"]
     assert any("交强险" in n["text"] for n in i["notes"] if n["kind"] == "quick_refused")
 

@@ -36,6 +36,13 @@ def _injured_incident(p, dispatcher, r):  # type: ignore[no-untyped-def]
     return wait_for(found, 30, what="incident with a destination hospital")
 
 
+def _reported_incident(p, dispatcher, r):  # type: ignore[no-untyped-def]
+    """The incident of a report, whether or not a unit was in reach (a death needs no destination hospital)."""
+    produce(p.bootstrap, p.prefix + "accidents.reported", [r])
+    return wait_for(lambda: next((i for i in p.get("/api/incidents?limit=5000", dispatcher).body
+                                  if r["report_id"] in i["report_ids"]), None), 30, what="the report's incident")
+
+
 def test_hit_and_run_advance_is_paid_once_by_a_second_administrator(shared_platform):
     p = shared_platform
     dispatcher = p.token("dispatcher", "调度员")
@@ -170,8 +177,8 @@ def test_a_relative_applies_for_funeral_costs_of_a_hit_and_run_death_and_is_paid
     dispatcher = p.token("dispatcher", "调度员")
     maker, checker = p.token("fund_admin", "经办人丁"), p.token("fund_admin", "复核人戊")
     r = report(lat=36.28, lon=115.70, injured=0, fatalities=1, hit_and_run=True)
-    inc = _injured_incident(p, dispatcher, r)
-    no_death = _injured_incident(p, dispatcher, report(lat=36.27, lon=115.69, injured=1, hit_and_run=True))
+    inc = _reported_incident(p, dispatcher, r)
+    no_death = _reported_incident(p, dispatcher, report(lat=36.27, lon=115.69, injured=1, hit_and_run=True))
     body = {"incident_id": inc["incident_id"], "amount_fen": 1200000, "relative": "李某某", "body_disposal_notice": "聊公交尸字2026-001"}
     assert p.post("/api/fund/funeral-applications", dispatcher, body).status == 403
     assert p.post("/api/fund/funeral-applications", maker, {**body, "incident_id": no_death["incident_id"]}).status == 409

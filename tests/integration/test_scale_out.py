@@ -71,14 +71,25 @@ def test_two_replicas_of_every_stage_under_load_agree_and_do_nothing_twice(platf
     ours = {i["incident_id"] for i in incs if set(i["report_ids"]) & by_report.keys()}
     assert len(ours) == len(crashes)
 
-    # dispatch: each injured crash gets one police unit and one ambulance, no unit twice
+    # dispatch: each injured crash gets one police unit and one ambulance, no unit twice; a service with no free
+    # unit within its reach (dispatch/rules/targets.json) is flagged to the dispatcher instead, never dropped
     injured = {i["incident_id"] for i in incs if i["injured"] > 0}
-    orders = wait_for(lambda: (lambda os: os if len({o["order_id"] for o in os}) >= 2 * len(injured) else None)(
-        [json.loads(r.value) for r in read_all(p.bootstrap, p.prefix + "dispatch.orders")]), 60, 0.5, "orders")
+    wanted = {(i, service) for i in injured for service in ("122", "120")}
+    flagged: set[tuple[str, str]] = set()
+
+    def dispatched():  # type: ignore[no-untyped-def]
+        os_ = [json.loads(r.value) for r in read_all(p.bootstrap, p.prefix + "dispatch.orders")]
+        flagged.clear()
+        flagged.update((v["incident_id"], str(f["service"])) for v in p.get("/api/incidents?limit=5000", dispatcher).body
+                       for f in v.get("no_unit_nearby") or [])
+        return os_ if wanted <= {(o["incident_id"], str(o["service"])) for o in os_} | flagged else None
+    orders = wait_for(dispatched, 60, 0.5, "an order or a no-unit-nearby flag per service of every injured crash")
     distinct = {o["order_id"]: o for o in orders}  # at least once: a re-published order keeps its id
     assert Counter((o["incident_id"], o["service"]) for o in distinct.values()).most_common(1)[0][1] == 1
     assert Counter(o["unit_id"] for o in distinct.values()).most_common(1)[0][1] == 1, "a unit ordered twice"
-    assert {o["incident_id"] for o in distinct.values() if o["service"] == "120"} == injured
+    ambulances = {o["incident_id"] for o in distinct.values() if str(o["service"]) == "120"}
+    assert ambulances <= injured and ambulances, "ambulances go to the injured crashes"
+    assert injured - ambulances <= {i for i, service in flagged if service == "120"}
 
     # claims: one per insured vehicle, opened once
     insured = {(c[1]["report_id"], p_["plate"]) for c in crashes for p_ in c[1]["parties"]}

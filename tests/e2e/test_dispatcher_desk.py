@@ -184,7 +184,7 @@ def test_3000_open_and_a_500_report_burst_keep_the_page_responsive_and_its_count
     expect(page.get_by_test_id("conn")).to_have_attribute("data-state", "live", timeout=15_000)
     expect(page.locator('#kpis [data-kpi="open"]')).to_have_text(str(api["open"]))
     expect(page.get_by_test_id("incident-more")).to_contain_text(f"共 {api['open']} 起")
-    expect(page.locator('[data-testid="incident-card"]').first.get_by_test_id("no-unit-flag")).to_be_visible()
+    expect(page.locator('[data-testid="incident-card"]').first.get_by_test_id("no-unit-flag").first).to_be_visible()
     # the map: the districts' real outlines (16: 8 in each city), pins clustered where they pile up
     expect(page.locator("#map .district-area")).to_have_count(16)
     expect(page.locator('#map [data-district="东昌府区"]')).to_have_count(1)

@@ -83,24 +83,23 @@ def merge_report(report: AccidentReport, uow: IntakeUnitOfWork, geodesic_m: Geod
     return facts
 
 
-def reopen_incident(event: IncidentReopened, uow: IntakeUnitOfWork) -> bool:
-    """An incident the dispatcher reopened takes reports again (once per event). False when it was open here."""
+def _set_status(event: IncidentClosed | IncidentReopened, uow: IntakeUnitOfWork, change: str) -> bool:
+    """``close`` or ``reopen`` the event's incident, once per event (the inbox)."""
     with uow:
         if uow.inbox.seen(event.event_id):
             return False
-        reopened = uow.incidents.reopen(event.incident_id, event.at)
+        done = getattr(uow.incidents, change)(event.incident_id, event.at)
         uow.inbox.mark(event.event_id, event.at)
         uow.commit()
-    return reopened
+    return done
+
+
+def reopen_incident(event: IncidentReopened, uow: IntakeUnitOfWork) -> bool:
+    """An incident the dispatcher reopened takes reports again (once per event). False when it was open here."""
+    return _set_status(event, uow, "reopen")
 
 
 def close_incident(event: IncidentClosed, uow: IntakeUnitOfWork) -> bool:
     """An incident the dispatcher closed takes no more reports (once per event). False when there was nothing to
     close here."""
-    with uow:
-        if uow.inbox.seen(event.event_id):
-            return False
-        closed = uow.incidents.close(event.incident_id, event.at)
-        uow.inbox.mark(event.event_id, event.at)
-        uow.commit()
-    return closed
+    return _set_status(event, uow, "close")
